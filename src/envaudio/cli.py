@@ -1,0 +1,117 @@
+"""The `envaudio` command: prepare, train, evaluate, predict, serve."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .settings import get_settings
+
+EPILOG = "Run `envaudio COMMAND --help` for a command's options."
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", help="UrbanSound8K folder (with metadata/ and audio/fold*/)")
+    p.add_argument("--table", help="CSV from `envaudio prepare` (instead of --data-root)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    s = get_settings()
+    parser = argparse.ArgumentParser(prog="envaudio", description="Environmental sound classifier.",
+                                     epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"envaudio {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("prepare", help="index an UrbanSound8K folder into a file_path,label,fold table")
+    p.add_argument("--data-root", required=True, help="UrbanSound8K folder (with metadata/ and audio/)")
+    p.add_argument("--out", default="data/urbansound8k.csv", help="table to write (default: %(default)s)")
+
+    p = sub.add_parser("train", help="train the CNN (folds 1-8 train, 9 validation by default)")
+    _add_data_args(p)
+    p.add_argument("--train-folds", default="1-8", help="default: %(default)s")
+    p.add_argument("--val-folds", default="9", help="'none' trains for --epochs without validation (default: %(default)s)")
+    p.add_argument("--test-folds", default=None, help="also report accuracy on these folds at the end")
+    p.add_argument("--cv", action="store_true", help="cross-validation over the folds present: "
+                   "each fold is the test fold once, the next one validates, the rest train")
+    p.add_argument("--out", default="artifacts/cnn.pt", help="model file to write (default: %(default)s)")
+    p.add_argument("--run-dir", default=None, help="logs, plots, checkpoints (default: next to --out)")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--epochs", type=int, default=s.epochs)
+    p.add_argument("--batch-size", type=int, default=s.batch_size)
+    p.add_argument("--lr", type=float, default=s.learning_rate)
+    p.add_argument("--patience", type=int, default=s.patience, help="early stopping (epochs)")
+    p.add_argument("--seed", type=int, default=s.seed)
+    p.add_argument("--members", type=int, default=1, help="ensemble size (models with different seeds)")
+    p.add_argument("--width", type=int, default=s.model_width, help="channels of the first conv block")
+    p.add_argument("--mixup", type=float, default=s.mixup_alpha, help="mixup alpha (0 = off)")
+    p.add_argument("--no-spec-augment", action="store_true")
+    p.add_argument("--no-class-weights", action="store_true")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--workers", type=int, default=None, help="processes for feature extraction")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("evaluate", help="classification report + confusion matrix on some folds")
+    _add_data_args(p)
+    p.add_argument("--folds", default="10", help="default: %(default)s")
+    p.add_argument("--model", default=None, help="model file (default: the bundled model)")
+    p.add_argument("--json", dest="json_out", default=None, help="write the metrics as JSON here")
+    p.add_argument("--plot", default=None, help="confusion-matrix PNG (default: next to --json, or ./confusion_matrix.png)")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("predict", help="classify audio files or folders")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR")
+    p.add_argument("--model", default=None, help="model file (default: the bundled model)")
+    p.add_argument("--top-k", type=int, default=3)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--json", dest="json_out", default=None, help="write results as JSON ('-' for stdout)")
+    g.add_argument("--csv", dest="csv_out", default=None, help="write results as CSV ('-' for stdout)")
+    p.add_argument("--windows", action="store_true", help="print the per-window timeline too")
+
+    p = sub.add_parser("serve", help="run the API and the web app")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--model", default=None, help="model file (default: the bundled model)")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .audio import AudioError
+    from .data import DatasetError
+    from .model import ModelError
+    from .settings import SettingsError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "prepare":
+            from .commands import cmd_prepare as fn
+        elif args.command == "train":
+            from .commands import cmd_train as fn
+        elif args.command == "evaluate":
+            from .commands import cmd_evaluate as fn
+        elif args.command == "predict":
+            from .commands import cmd_predict as fn
+        else:
+            from .server import cmd_serve as fn
+        return int(fn(args) or 0)
+    except (AudioError, DatasetError, ModelError, SettingsError, FileNotFoundError) as e:
+        print(f"envaudio {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"envaudio {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

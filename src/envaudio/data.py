@@ -1,0 +1,236 @@
+"""UrbanSound8K: reading the metadata, and the feature cache.
+
+An UrbanSound8K root has `metadata/UrbanSound8K.csv` and `audio/fold{N}/`. The official
+download ships WAV; other copies (like the project's FLAC subset) keep the official names
+with another extension, so a file is found by its stem too.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .audio import AudioError, load_audio
+from .settings import FeatureConfig
+from .windows import window_features
+
+AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
+TABLE_COLUMNS = ("file_path", "label", "fold", "classID", "salience")
+
+
+class DatasetError(ValueError):
+    """A data root or table that cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    file_path: str
+    label: str
+    fold: int
+    class_id: int
+    salience: int = 1
+
+
+@dataclass
+class PreparedDataset:
+    clips: list[Clip]
+    missing: list[str]
+    root: Path
+
+    @property
+    def folds(self) -> list[int]:
+        return sorted({c.fold for c in self.clips})
+
+    @property
+    def labels(self) -> list[str]:
+        """Class names ordered by classID (the official order)."""
+        by_id = {c.class_id: c.label for c in self.clips}
+        return [by_id[i] for i in sorted(by_id)]
+
+
+def _find_audio(folder: Path, name: str, index: dict[str, str]) -> Path | None:
+    exact = folder / name
+    if exact.is_file():
+        return exact
+    alt = index.get(Path(name).stem)
+    return folder / alt if alt else None
+
+
+def prepare_dataset(root: str | os.PathLike) -> PreparedDataset:
+    """Read an UrbanSound8K root; keep the rows whose audio exists."""
+    root = Path(root)
+    meta = root / "metadata" / "UrbanSound8K.csv"
+    if not root.is_dir():
+        raise DatasetError(f"data root not found: {root}")
+    if not meta.is_file():
+        raise DatasetError(f"{meta} not found: is {root} an extracted UrbanSound8K download?")
+    indexes: dict[int, dict[str, str]] = {}
+    clips, missing = [], []
+    with open(meta, newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"slice_file_name", "fold", "classID", "class"}
+        if not need.issubset(reader.fieldnames or []):
+            raise DatasetError(f"{meta} lacks columns {sorted(need - set(reader.fieldnames or []))}")
+        for row in reader:
+            fold = int(row["fold"])
+            folder = root / "audio" / f"fold{fold}"
+            if fold not in indexes:
+                indexes[fold] = ({Path(p).stem: p for p in os.listdir(folder)
+                                  if p.lower().endswith(AUDIO_EXTS)} if folder.is_dir() else {})
+            path = _find_audio(folder, row["slice_file_name"], indexes[fold])
+            if path is None:
+                missing.append(f"fold{fold}/{row['slice_file_name']}")
+                continue
+            clips.append(Clip(str(path.resolve()), row["class"], fold, int(row["classID"]),
+                              int(row.get("salience") or 1)))
+    if not clips:
+        raise DatasetError(f"no audio files of {meta} were found under {root / 'audio'}")
+    return PreparedDataset(clips, missing, root)
+
+
+def write_table(clips: Iterable[Clip], out: str | os.PathLike) -> None:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(TABLE_COLUMNS)
+        for c in clips:
+            w.writerow([c.file_path, c.label, c.fold, c.class_id, c.salience])
+
+
+def read_table(path: str | os.PathLike) -> list[Clip]:
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"table not found: {path} (run `envaudio prepare` first)")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if not {"file_path", "label", "fold"}.issubset(reader.fieldnames or []):
+            raise DatasetError(f"{path} needs the columns file_path,label,fold")
+        rows = list(reader)
+    labels = sorted({r["label"] for r in rows})
+    return [Clip(r["file_path"], r["label"], int(r["fold"]),
+                 int(r["classID"]) if r.get("classID") else labels.index(r["label"]),
+                 int(r.get("salience") or 1)) for r in rows]
+
+
+def load_clips(data_root: str | None = None, table: str | None = None) -> tuple[list[Clip], list[str]]:
+    """Clips from a data root or a prepared table, and the label order."""
+    if table:
+        clips = read_table(table)
+        by_id = {c.class_id: c.label for c in clips}
+        return clips, [by_id[i] for i in sorted(by_id)]
+    if not data_root:
+        raise DatasetError("give --data-root (an UrbanSound8K folder) or --table (from `envaudio prepare`)")
+    ds = prepare_dataset(data_root)
+    return ds.clips, ds.labels
+
+
+def select_folds(clips: list[Clip], folds: Iterable[int]) -> list[Clip]:
+    want = set(folds)
+    return [c for c in clips if c.fold in want]
+
+
+def parse_folds(text: str) -> list[int]:
+    """'1-8' -> [1..8]; '1,3,5' -> [1,3,5]."""
+    out: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "-" in part:
+                a, b = (int(x) for x in part.split("-", 1))
+                out.extend(range(a, b + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise DatasetError(f"cannot read folds {text!r}: use e.g. 1-8 or 1,2,3") from None
+    if not out:
+        raise DatasetError(f"no folds in {text!r}")
+    return sorted(set(out))
+
+
+# ---------------------------------------------------------------- feature extraction
+
+def _file_windows(args) -> tuple[np.ndarray | None, str | None]:
+    path, cfg_dict, overlap, loader, timeout = args
+    cfg = FeatureConfig.from_dict(cfg_dict)
+    try:
+        wave = load_audio(path, cfg.sample_rate, loader, timeout)
+    except AudioError as e:
+        return None, str(e)
+    _, feats = window_features(wave, cfg, overlap)
+    return feats, None
+
+
+def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.5,
+                       workers: int | None = None, loader: str = "ffmpeg",
+                       timeout: float = 20.0) -> Iterator[tuple[np.ndarray | None, str | None]]:
+    """Yields (windows features (n, mels, frames) or None, error or None) per path, in order.
+    Decoding and features run in worker processes (CPU-bound work on every core)."""
+    workers = workers if workers is not None else min(len(paths), os.cpu_count() or 1)
+    jobs = [(p, cfg.to_dict(), overlap, loader, timeout) for p in paths]
+    if workers <= 1 or len(paths) < 8:
+        yield from map(_file_windows, jobs)
+        return
+    with get_context("spawn").Pool(workers, initializer=_worker_init) as pool:
+        yield from pool.imap(_file_windows, jobs, chunksize=8)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class FeatureCache:
+    """Log-mel windows of each file, computed once per (file, feature settings).
+
+    Layout: <cache_dir>/features/<settings hash>/<file hash>.npy. A change of any feature
+    setting gives a new settings hash (old entries are simply not used); a change of the
+    file (size or mtime) gives a new file hash."""
+
+    def __init__(self, cache_dir: str | os.PathLike, cfg: FeatureConfig, overlap: float = 0.5):
+        self.cfg = cfg
+        self.overlap = overlap
+        key = hashlib.sha1(f"{cfg.key()};overlap={overlap}".encode()).hexdigest()[:16]
+        self.dir = Path(cache_dir) / "features" / key
+        self.dir.mkdir(parents=True, exist_ok=True)
+        settings_file = self.dir / "settings.txt"
+        if not settings_file.exists():
+            settings_file.write_text(cfg.key() + f"\noverlap={overlap}\n")
+
+    def entry(self, path: str) -> Path:
+        st = os.stat(path)
+        ident = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+        return self.dir / (hashlib.sha1(ident.encode()).hexdigest() + ".npy")
+
+    def get_many(self, paths: list[str], workers: int | None = None, progress: bool = True,
+                 desc: str = "features") -> list[np.ndarray]:
+        from tqdm import tqdm
+
+        entries = [self.entry(p) for p in paths]
+        todo = [i for i, e in enumerate(entries) if not e.exists()]
+        if todo:
+            bar = tqdm(total=len(todo), desc=desc, unit="clip", disable=not progress)
+            errors = []
+            for i, (feats, err) in zip(todo, iter_file_features([paths[i] for i in todo], self.cfg,
+                                                                self.overlap, workers)):
+                bar.update(1)
+                if feats is None:
+                    errors.append(err)
+                    continue
+                tmp = entries[i].with_suffix(f".{os.getpid()}.tmp.npy")
+                np.save(tmp, feats.astype(np.float32))
+                os.replace(tmp, entries[i])
+            bar.close()
+            if errors:
+                raise DatasetError(f"{len(errors)} file(s) could not be decoded, e.g. {errors[0]}")
+        return [np.load(e) for e in entries]

@@ -1,0 +1,172 @@
+"""One settings object for the whole package, read from the environment.
+
+Every knob has a default here and nowhere else. Names follow the original design
+(`SAMPLE_RATE`, `N_MELS`, ...); each can be overridden by an environment variable
+`ENVAUDIO_<NAME>`. The four deployment variables of the original design
+(`ALLOWED_ORIGINS`, `MAX_UPLOAD_MB`, `AUDIO_LOADER`, `FFMPEG_TIMEOUT_SECONDS`) are
+also read without the prefix, so existing deployments keep working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_MODEL = PACKAGE_DIR / "assets" / "cnn.pt"
+
+# Read bare (without the ENVAUDIO_ prefix) for compatibility with the original design.
+_BARE_ENV = {"allowed_origins", "max_upload_mb", "audio_loader", "ffmpeg_timeout_seconds"}
+
+
+class SettingsError(ValueError):
+    """A setting from the environment has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """What turns a waveform into the model's input. Saved inside every model file,
+    so inference always uses exactly the settings the model was trained with."""
+
+    sample_rate: int = 22050
+    duration: float = 4.0
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None  # None: Nyquist
+    top_db: float = 80.0
+    rms_normalize: bool = True
+    rms_target: float = 0.1
+    pad_mode: str = "loop"  # short clips: "loop" (repeat) or "zero" (silence)
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.sample_rate * self.duration))
+
+    @property
+    def n_frames(self) -> int:
+        return 1 + self.n_samples // self.hop_length
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def key(self) -> str:
+        """Stable text identifying these settings (for the feature cache)."""
+        return ",".join(f"{k}={v}" for k, v in sorted(self.to_dict().items()))
+
+
+@dataclass(frozen=True)
+class Settings:
+    # audio + features (defaults for training; a loaded model brings its own)
+    sample_rate: int = 22050
+    duration: float = 4.0
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 64
+    fmin: float = 0.0
+    top_db: float = 80.0
+    rms_normalize: bool = True
+    rms_target: float = 0.1
+    pad_mode: str = "loop"
+    # long audio: 4-s windows, 50% overlap
+    window_overlap: float = 0.5
+    # streaming
+    stream_duration: float = 4.0
+    stream_hop_seconds: float = 0.5
+    stream_n_mels: int = 64
+    stream_max_frame_seconds: float = 5.0
+    # training
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-3
+    epochs: int = 60
+    patience: int = 15
+    seed: int = 1234
+    mixup_alpha: float = 0.4
+    spec_augment: bool = True
+    time_mask_param: int = 24
+    freq_mask_param: int = 10
+    num_time_masks: int = 2
+    num_freq_masks: int = 2
+    model_width: int = 16
+    dropout: float = 0.3
+    # serving
+    allowed_origins: str = (
+        "http://localhost:5173,http://127.0.0.1:5173,http://localhost:8000,http://127.0.0.1:8000"
+    )
+    max_upload_mb: float = 50.0
+    max_audio_seconds: float = 600.0
+    audio_loader: str = "ffmpeg"  # ffmpeg | soundfile | librosa
+    ffmpeg_timeout_seconds: float = 20.0
+    model_path: str = str(BUNDLED_MODEL)
+    cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "envaudio"))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict = {}
+        for f in fields(cls):
+            raw = env.get(f"ENVAUDIO_{f.name.upper()}")
+            if raw is None and f.name in _BARE_ENV:
+                raw = env.get(f.name.upper())
+            if raw is None:
+                continue
+            values[f.name] = _parse(f.name, raw, type(getattr(cls(), f.name)))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        s = cls(**values)
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        if self.audio_loader not in ("ffmpeg", "soundfile", "librosa"):
+            raise SettingsError(
+                f"AUDIO_LOADER must be ffmpeg, soundfile or librosa, not {self.audio_loader!r}"
+            )
+        if self.pad_mode not in ("loop", "zero"):
+            raise SettingsError(f"PAD_MODE must be loop or zero, not {self.pad_mode!r}")
+        for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "max_upload_mb",
+                     "duration", "ffmpeg_timeout_seconds", "stream_duration"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()} must be positive")
+
+    @property
+    def features(self) -> FeatureConfig:
+        return FeatureConfig(
+            sample_rate=self.sample_rate, duration=self.duration, n_fft=self.n_fft,
+            hop_length=self.hop_length, n_mels=self.n_mels, fmin=self.fmin,
+            top_db=self.top_db, rms_normalize=self.rms_normalize,
+            rms_target=self.rms_target, pad_mode=self.pad_mode,
+        )
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(name: str, raw: str, typ: type):
+    try:
+        if typ is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return typ(raw)
+    except ValueError:
+        raise SettingsError(f"{name.upper()}={raw!r} is not a valid {typ.__name__}") from None
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()
