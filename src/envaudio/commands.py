@@ -1,0 +1,226 @@
+"""What each `envaudio` sub-command does (argument parsing lives in cli.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+from .audio import AudioError
+from .data import DatasetError, load_clips, parse_folds, prepare_dataset, select_folds, write_table
+from .settings import get_settings
+
+
+def cmd_prepare(args) -> int:
+    ds = prepare_dataset(args.data_root)
+    write_table(ds.clips, args.out)
+    counts = {f: sum(c.fold == f for c in ds.clips) for f in ds.folds}
+    print(f"{len(ds.clips)} clips in folds {', '.join(f'{f} ({n})' for f, n in counts.items())}")
+    print(f"{len(ds.labels)} classes: {', '.join(ds.labels)}")
+    if ds.missing:
+        print(f"warning: {len(ds.missing)} clip(s) listed in the metadata have no audio file, "
+              f"e.g. {', '.join(ds.missing[:3])}", file=sys.stderr)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _train_config(args):
+    from .train import TrainConfig
+
+    s = get_settings()
+    return TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=s.weight_decay,
+        patience=args.patience, seed=args.seed, members=args.members, width=args.width,
+        dropout=s.dropout, mixup_alpha=args.mixup, spec_augment=not args.no_spec_augment and s.spec_augment,
+        time_mask_param=s.time_mask_param, freq_mask_param=s.freq_mask_param,
+        num_time_masks=s.num_time_masks, num_freq_masks=s.num_freq_masks,
+        class_weights=not args.no_class_weights, device=args.device, workers=args.workers,
+        progress=not args.quiet, cache_dir=s.cache_dir,
+    )
+
+
+def cmd_train(args) -> int:
+    from .train import dist_info, train
+
+    s = get_settings()
+    cfg = _train_config(args)
+    if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.members < 1:
+        raise DatasetError("--epochs, --batch-size and --members must be at least 1")
+    clips, labels = load_clips(args.data_root, args.table)
+    run_dir = Path(args.run_dir) if args.run_dir else Path(args.out).parent / (Path(args.out).stem + "_run")
+    if args.cv:
+        return _cross_validate(clips, labels, cfg, s.features, run_dir, args)
+    val = [] if str(args.val_folds).lower() == "none" else parse_folds(args.val_folds)
+    train_folds = [f for f in parse_folds(args.train_folds) if f not in val]
+    result = train(clips, labels, train_folds, val, cfg, s.features, args.out, run_dir, args.resume)
+    if dist_info()[0] != 0:
+        return 0
+    print(f"\ntrained in {result.seconds / 60:.1f} min; best epoch(s) {result.best_epochs}")
+    if result.val_metrics:
+        print(f"validation: accuracy {result.val_metrics['accuracy']:.3f}, "
+              f"macro-F1 {result.val_metrics['macro_f1']:.3f} (n={result.val_metrics['n']})")
+    print(f"saved {args.out} (+ .labels.json, .card.json); log and curve in {run_dir}")
+    if args.test_folds:
+        from .evaluate import evaluate_clips
+        from .model import load_model
+
+        test = select_folds(clips, parse_folds(args.test_folds))
+        ev = evaluate_clips(load_model(args.out), test, workers=args.workers, progress=not args.quiet)
+        print(f"test folds {args.test_folds}: accuracy {ev.metrics['accuracy']:.3f}, "
+              f"macro-F1 {ev.metrics['macro_f1']:.3f} (n={ev.metrics['n']})")
+    return 0
+
+
+def _cross_validate(clips, labels, cfg, fcfg, run_dir: Path, args) -> int:
+    """Each fold present is the test fold once; the next fold (cyclically) validates; the
+    others train. With all 10 folds this is the paper's protocol (8 / 1 / 1)."""
+    from .evaluate import evaluate_clips
+    from .model import load_model
+    from .train import dist_info, train
+
+    folds = sorted({c.fold for c in clips})
+    if len(folds) < 3:
+        raise DatasetError(f"--cv needs at least 3 folds, found {folds}")
+    rows = []
+    for i, test_fold in enumerate(folds):
+        val_fold = folds[(i + 1) % len(folds)]
+        train_folds = [f for f in folds if f not in (test_fold, val_fold)]
+        fold_dir = run_dir / f"cv_test{test_fold}"
+        out = fold_dir / "model.pt"
+        print(f"\n=== CV: test fold {test_fold}, validation fold {val_fold}, train folds {train_folds}")
+        train(clips, labels, train_folds, [val_fold], cfg, fcfg, out, fold_dir, args.resume)
+        if dist_info()[0] != 0:
+            continue
+        ev = evaluate_clips(load_model(out), select_folds(clips, [test_fold]), workers=args.workers,
+                            progress=not args.quiet)
+        rows.append({"test_fold": test_fold, "val_fold": val_fold, "train_folds": train_folds,
+                     "accuracy": ev.metrics["accuracy"], "macro_f1": ev.metrics["macro_f1"],
+                     "n": ev.metrics["n"]})
+        print(f"test fold {test_fold}: accuracy {rows[-1]['accuracy']:.3f}, macro-F1 {rows[-1]['macro_f1']:.3f}")
+    if dist_info()[0] != 0:
+        return 0
+    mean_acc = sum(r["accuracy"] for r in rows) / len(rows)
+    mean_f1 = sum(r["macro_f1"] for r in rows) / len(rows)
+    print("\nCross-validation")
+    print(f"{'test fold':>9} {'val fold':>8} {'n':>5} {'accuracy':>9} {'macro-F1':>9}")
+    for r in rows:
+        print(f"{r['test_fold']:>9} {r['val_fold']:>8} {r['n']:>5} {r['accuracy']:>9.3f} {r['macro_f1']:>9.3f}")
+    print(f"{'mean':>9} {'':>8} {'':>5} {mean_acc:>9.3f} {mean_f1:>9.3f}")
+    (run_dir / "cv_results.json").write_text(json.dumps(
+        {"folds": rows, "mean_accuracy": mean_acc, "mean_macro_f1": mean_f1}, indent=1) + "\n")
+    print(f"wrote {run_dir / 'cv_results.json'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate_clips, format_report, plot_confusion
+    from .model import load_model
+
+    s = get_settings()
+    model = load_model(args.model or s.model_path)
+    clips, _ = load_clips(args.data_root, args.table)
+    folds = parse_folds(args.folds)
+    test = select_folds(clips, folds)
+    if not test:
+        raise DatasetError(f"no clips in folds {folds} (folds present: {sorted({c.fold for c in clips})})")
+    ev = evaluate_clips(model, test, s.window_overlap, args.workers, not args.quiet,
+                        s.audio_loader, s.ffmpeg_timeout_seconds)
+    print(f"Evaluated {model.path} on folds {folds}: {len(test)} clips in {ev.seconds:.1f} s "
+          f"({ev.clips_per_second:.0f} clips/s, decoding included)\n")
+    print(format_report(ev.metrics))
+    if ev.errors:
+        print(f"\nwarning: {len(ev.errors)} file(s) could not be decoded and were left out, "
+              f"e.g. {ev.errors[0]}", file=sys.stderr)
+    plot = args.plot or (str(Path(args.json_out).with_suffix(".png")) if args.json_out else "confusion_matrix.png")
+    Path(plot).parent.mkdir(parents=True, exist_ok=True)
+    plot_confusion(ev.metrics, plot, f"{Path(model.path).name} on fold(s) {args.folds}")
+    print(f"\nconfusion matrix plot: {plot}")
+    if args.json_out:
+        keep = ("accuracy", "macro_f1", "labels", "per_class", "confusion_matrix", "n",
+                "macro_avg", "weighted_avg")
+        out = {k: ev.metrics[k] for k in keep}
+        out.update(folds=folds, model=model.path, clips_per_second=ev.clips_per_second,
+                   undecodable=len(ev.errors))
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(out, indent=1) + "\n")
+        print(f"metrics JSON: {args.json_out}")
+    return 0
+
+
+def _expand_inputs(inputs: list[str]) -> list[Path]:
+    from .data import AUDIO_EXTS
+
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in AUDIO_EXTS)
+            if not found:
+                raise FileNotFoundError(f"no audio files in folder {p}")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {p}")
+    return files
+
+
+def cmd_predict(args) -> int:
+    from tqdm import tqdm
+
+    from .predict import load_classifier
+
+    if args.top_k < 1:
+        raise DatasetError("--top-k must be at least 1")
+    files = _expand_inputs(args.inputs)
+    clf = load_classifier(args.model)
+    results, failed = [], 0
+    show_bar = len(files) > 1 and sys.stderr.isatty()
+    for path in tqdm(files, desc="predict", unit="file", disable=not show_bar):
+        try:
+            pred = clf.classify_file(path)
+        except AudioError as e:
+            failed += 1
+            print(f"envaudio predict: error: {e}", file=sys.stderr)
+            results.append({"file": str(path), "error": str(e)})
+            continue
+        d = {"file": str(path), **pred.to_dict(args.top_k)}
+        results.append(d)
+        if not (args.json_out == "-" or args.csv_out == "-"):
+            tops = ", ".join(f"{l} {c:.2f}" for l, c in pred.top_k(args.top_k))
+            print(f"{path}: {pred.top_label} ({pred.top_confidence:.2f})  [{tops}]  "
+                  f"{pred.duration:.1f} s, {len(pred.windows)} window(s)")
+            if args.windows and len(pred.windows) > 1:
+                for w in pred.windows:
+                    print(f"    {w.start:7.1f}-{w.end:7.1f} s  {w.label} ({w.confidence:.2f})")
+    if args.json_out:
+        text = json.dumps(results, indent=1)
+        if args.json_out == "-":
+            print(text)
+        else:
+            Path(args.json_out).write_text(text + "\n")
+    if args.csv_out:
+        _write_predictions_csv(results, clf.labels, args.csv_out)
+    if failed == len(files):
+        return 1
+    return 0
+
+
+def _write_predictions_csv(results: list[dict], labels: list[str], out: str) -> None:
+    """One row per window (a short file has one window), with every class's probability."""
+    f = sys.stdout if out == "-" else open(out, "w", newline="")
+    try:
+        w = csv.writer(f)
+        w.writerow(["file", "window_start", "window_end", "label", "confidence", *labels, "error"])
+        for r in results:
+            if "error" in r:
+                w.writerow([r["file"], "", "", "", "", *[""] * len(labels), r["error"]])
+                continue
+            for win in r["windows"]:
+                w.writerow([r["file"], win["window_start"], win["window_end"], win["label"],
+                            f"{win['confidence']:.4f}", *[f"{win['probabilities'][l]:.4f}" for l in labels], ""])
+    finally:
+        if f is not sys.stdout:
+            f.close()

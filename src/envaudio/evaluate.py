@@ -1,0 +1,165 @@
+"""Metrics (classification report, confusion matrix) and evaluation from audio files."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import Clip, DatasetError, iter_file_features
+from .model import LoadedModel
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)), 1)
+    return cm
+
+
+def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
+    """Per-class precision/recall/F1/support, accuracy, macro and weighted averages."""
+    cm = confusion_matrix(y_true, y_pred, len(labels))
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1).astype(float)
+    predicted = cm.sum(axis=0).astype(float)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    n = int(support.sum())
+    present = support > 0  # classes absent from the folds don't drag the macro average to 0
+    per_class = {
+        lab: {"precision": float(precision[i]), "recall": float(recall[i]),
+              "f1": float(f1[i]), "support": int(support[i])}
+        for i, lab in enumerate(labels)
+    }
+
+    def avg(v, w=None):
+        if not present.any():
+            return 0.0
+        return float(np.average(v[present], weights=None if w is None else w[present]))
+
+    return {
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "macro_f1": avg(f1),
+        "labels": list(labels),
+        "per_class": per_class,
+        "macro_avg": {"precision": avg(precision), "recall": avg(recall), "f1": avg(f1), "support": n},
+        "weighted_avg": {"precision": avg(precision, support), "recall": avg(recall, support),
+                         "f1": avg(f1, support), "support": n},
+        "confusion_matrix": cm.tolist(),
+        "n": n,
+    }
+
+
+def format_report(m: dict) -> str:
+    """Text report in the familiar scikit-learn layout, plus the confusion matrix."""
+    labels = m["labels"]
+    w = max(12, max(len(l) for l in labels))
+    lines = [f"{'':>{w}}  precision    recall  f1-score   support", ""]
+    for lab in labels:
+        c = m["per_class"][lab]
+        lines.append(f"{lab:>{w}}  {c['precision']:9.3f} {c['recall']:9.3f} {c['f1']:9.3f} {c['support']:9d}")
+    lines.append("")
+    lines.append(f"{'accuracy':>{w}}  {'':9} {'':9} {m['accuracy']:9.3f} {m['n']:9d}")
+    for name, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
+        a = m[key]
+        lines.append(f"{name:>{w}}  {a['precision']:9.3f} {a['recall']:9.3f} {a['f1']:9.3f} {a['support']:9d}")
+    lines += ["", "Confusion matrix (rows: true, columns: predicted):"]
+    cm = np.asarray(m["confusion_matrix"])
+    short = [l[:6] for l in labels]
+    lines.append(f"{'':>{w}} " + " ".join(f"{s:>6}" for s in short))
+    for lab, row in zip(labels, cm):
+        lines.append(f"{lab:>{w}} " + " ".join(f"{v:6d}" for v in row))
+    return "\n".join(lines)
+
+
+@dataclass
+class EvalResult:
+    metrics: dict
+    probabilities: np.ndarray
+    clips: list[Clip]
+    seconds: float
+    errors: list[str]
+
+    @property
+    def clips_per_second(self) -> float:
+        return len(self.clips) / self.seconds if self.seconds > 0 else float("inf")
+
+
+def evaluate_clips(model: LoadedModel, clips: list[Clip], overlap: float = 0.5,
+                   workers: int | None = None, progress: bool = True, loader: str = "ffmpeg",
+                   timeout: float = 20.0) -> EvalResult:
+    """Decode + features in worker processes, the model in batches in this one. A file is
+    scored like `predict` scores it: window probabilities averaged."""
+    from tqdm import tqdm
+
+    if not clips:
+        raise DatasetError("no clips to evaluate")
+    label_index = {l: i for i, l in enumerate(model.labels)}
+    unknown = sorted({c.label for c in clips} - set(label_index))
+    if unknown:
+        raise DatasetError(f"the model does not know the classes {unknown}")
+    t0 = time.perf_counter()
+    probs = np.zeros((len(clips), len(model.labels)), dtype=np.float32)
+    errors: list[str] = []
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush():
+        if not pending:
+            return
+        feats = np.concatenate([f for _, f in pending])
+        out = model.predict_proba(torch.from_numpy(feats)).numpy()
+        k = 0
+        for i, f in pending:
+            probs[i] = out[k:k + len(f)].mean(axis=0)
+            k += len(f)
+        pending.clear()
+
+    paths = [c.file_path for c in clips]
+    stream = iter_file_features(paths, model.features, overlap, workers, loader, timeout)
+    for i, (feats, err) in enumerate(tqdm(stream, total=len(paths), desc="evaluate", unit="clip",
+                                          disable=not progress)):
+        if feats is None:
+            errors.append(f"{paths[i]}: {err}")
+            probs[i] = np.nan
+            continue
+        pending.append((i, feats))
+        if sum(len(f) for _, f in pending) >= 64:
+            flush()
+    flush()
+    seconds = time.perf_counter() - t0
+    ok = ~np.isnan(probs).any(axis=1)
+    y_true = np.array([label_index[c.label] for c in clips])[ok]
+    y_pred = probs[ok].argmax(axis=1)
+    metrics = classification_metrics(y_true, y_pred, model.labels)
+    return EvalResult(metrics, probs, clips, seconds, errors)
+
+
+def plot_confusion(m: dict, path: str, title: str = "Confusion matrix") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(m["confusion_matrix"], dtype=float)
+    labels = m["labels"]
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(8, 7), dpi=110)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if cm[i, j]:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title}\naccuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, n={m['n']}")
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

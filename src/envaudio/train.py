@@ -1,0 +1,524 @@
+"""Training: fold protocol, augmentation, checkpoints, ensembles, DDP.
+
+Features come from the cache (one log-mel per clip, computed once); everything that
+changes per epoch (time shift, time/frequency stretch, mixup, SpecAugment) is done on
+the batch tensors, which costs little next to the network itself.
+
+Run under `torchrun --nproc_per_node N -m envaudio train ...` it trains with
+DistributedDataParallel; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import Clip, DatasetError, FeatureCache, select_folds
+from .evaluate import classification_metrics
+from .model import AudioCNN, atomic_torch_save, build_net, member_state, save_model
+from .settings import FeatureConfig
+
+CITATION = ("J. Salamon, C. Jacoby and J. P. Bello, 'A Dataset and Taxonomy for Urban Sound "
+            "Research', 22nd ACM International Conference on Multimedia, Orlando USA, 2014.")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-3
+    patience: int = 15
+    seed: int = 1234
+    members: int = 1
+    width: int = 16
+    dropout: float = 0.3
+    mixup_alpha: float = 0.4
+    spec_augment: bool = True
+    time_mask_param: int = 24
+    freq_mask_param: int = 10
+    num_time_masks: int = 2
+    num_freq_masks: int = 2
+    stretch: float = 0.15  # random time / frequency scaling of +-15 %
+    class_weights: bool = True
+    ema_decay: float = 0.995
+    label_smoothing: float = 0.05
+    device: str = "auto"
+    workers: int | None = None
+    progress: bool = True
+    cache_dir: str = ""
+
+    @property
+    def arch(self) -> dict:
+        return {"name": "AudioCNN", "width": self.width, "dropout": self.dropout}
+
+
+@dataclass
+class TrainResult:
+    model_path: str | None
+    members: list[dict]
+    history: list[dict]
+    val_metrics: dict | None
+    best_epochs: list[int]
+    seconds: float
+    card: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ distributed helpers
+
+def dist_info() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from torchrun's environment (1 process otherwise)."""
+    return (int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
+            int(os.environ.get("WORLD_SIZE", 1)))
+
+
+def init_distributed(device: torch.device) -> bool:
+    rank, _, world = dist_info()
+    if world <= 1:
+        return False
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return True
+
+
+def pick_device(name: str) -> torch.device:
+    _, local_rank, _ = dist_info()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise DatasetError("--device cuda was asked for, but no CUDA GPU is available")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+# ------------------------------------------------------------------ augmentation
+
+def _time_roll(x: torch.Tensor) -> torch.Tensor:
+    """Circular shift of each example by a random number of frames (clips are looped to
+    the window, so a roll is a plausible different start time)."""
+    b, _, t = x.shape
+    shift = torch.randint(0, t, (b, 1, 1), device=x.device)
+    idx = (torch.arange(t, device=x.device).view(1, 1, t) + shift) % t
+    return torch.gather(x, 2, idx.expand_as(x))
+
+
+def _stretch(x: torch.Tensor, amount: float) -> torch.Tensor:
+    """Random time stretch and frequency (pitch-like) scaling via an affine resampling of
+    the spectrogram image."""
+    b = x.shape[0]
+    st = 1 + (torch.rand(b, device=x.device) * 2 - 1) * amount
+    sf = 1 + (torch.rand(b, device=x.device) * 2 - 1) * amount * 0.5
+    theta = torch.zeros(b, 2, 3, device=x.device)
+    theta[:, 0, 0] = st
+    theta[:, 1, 1] = sf
+    theta[:, 1, 2] = sf - 1  # keep the lowest band anchored: scale away from the bottom row
+    grid = F.affine_grid(theta, (b, 1, *x.shape[1:]), align_corners=False)
+    return F.grid_sample(x.unsqueeze(1), grid, mode="bilinear", padding_mode="border",
+                         align_corners=False).squeeze(1)
+
+
+def _spec_augment(x: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    b, m, t = x.shape
+    fill = x.mean(dim=(1, 2), keepdim=True)
+    keep = torch.ones_like(x, dtype=torch.bool)
+    ar_f = torch.arange(m, device=x.device).view(1, m, 1)
+    ar_t = torch.arange(t, device=x.device).view(1, 1, t)
+    for _ in range(cfg.num_freq_masks):
+        w = torch.randint(0, cfg.freq_mask_param + 1, (b, 1, 1), device=x.device)
+        s = (torch.rand(b, 1, 1, device=x.device) * (m - w + 1)).long()
+        keep &= ~((ar_f >= s) & (ar_f < s + w))
+    for _ in range(cfg.num_time_masks):
+        w = torch.randint(0, cfg.time_mask_param + 1, (b, 1, 1), device=x.device)
+        s = (torch.rand(b, 1, 1, device=x.device) * (t - w + 1)).long()
+        keep &= ~((ar_t >= s) & (ar_t < s + w))
+    return torch.where(keep, x, fill)
+
+
+def _mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, top_db: float):
+    """Mix pairs of examples as sounds: add their power spectrograms, and their labels by
+    the same weight."""
+    if alpha <= 0:
+        return x, y
+    lam = torch.distributions.Beta(alpha, alpha).sample((x.shape[0],)).to(x.device)
+    lam = torch.maximum(lam, 1 - lam)  # the first example stays the main one
+    perm = torch.randperm(x.shape[0], device=x.device)
+    p = torch.pow(10.0, x / 10.0)
+    mixed = lam.view(-1, 1, 1) * p + (1 - lam.view(-1, 1, 1)) * p[perm]
+    xm = 10.0 * torch.log10(mixed.clamp_min(1e-10))
+    xm = torch.maximum(xm, xm.amax(dim=(1, 2), keepdim=True) - top_db)
+    ym = lam.view(-1, 1) * y + (1 - lam.view(-1, 1)) * y[perm]
+    return xm, ym
+
+
+def augment(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, top_db: float):
+    x = _time_roll(x)
+    if cfg.stretch > 0:
+        x = _stretch(x, cfg.stretch)
+    x, y = _mixup(x, y, cfg.mixup_alpha, top_db)
+    if cfg.spec_augment:
+        x = _spec_augment(x, cfg)
+    return x, y
+
+
+# ------------------------------------------------------------------ training loop
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).parent)
+        return out.stdout.strip() or None
+    except Exception:
+        return None
+
+
+def _stack(feats: list[np.ndarray]) -> torch.Tensor:
+    # Training takes the first window of each clip (UrbanSound8K clips are at most 4 s).
+    return torch.from_numpy(np.stack([f[0] for f in feats]))
+
+
+@torch.no_grad()
+def predict_tensor(net: torch.nn.Module, x: torch.Tensor, device, batch: int = 128) -> torch.Tensor:
+    net.eval()
+    out = [F.softmax(net(x[i:i + batch].to(device)), dim=-1).cpu() for i in range(0, len(x), batch)]
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def _score(m: dict) -> float:
+    return 0.5 * (m["accuracy"] + m["macro_f1"])
+
+
+class Trainer:
+    """Trains `members` networks one after the other on cached features."""
+
+    def __init__(self, cfg: TrainConfig, fcfg: FeatureConfig, labels: list[str],
+                 train_clips: list[Clip], val_clips: list[Clip], run_dir: str | Path,
+                 folds: dict):
+        self.cfg, self.fcfg, self.labels = cfg, fcfg, labels
+        self.train_clips, self.val_clips = train_clips, val_clips
+        self.run_dir = Path(run_dir)
+        self.folds = folds
+        self.rank, _, self.world = dist_info()
+        self.device = pick_device(cfg.device)
+        self.distributed = init_distributed(self.device)
+        self.main = self.rank == 0
+
+    # -- data
+    def load_features(self) -> None:
+        cache = FeatureCache(self.cfg.cache_dir, self.fcfg)
+        clips = self.train_clips + self.val_clips
+        if self.distributed:  # rank 0 fills the cache, the others then read it
+            import torch.distributed as dist
+
+            if self.main:
+                cache.get_many([c.file_path for c in clips], self.cfg.workers, self.cfg.progress)
+            dist.barrier()
+        feats = cache.get_many([c.file_path for c in clips], self.cfg.workers,
+                               self.cfg.progress and self.main)
+        idx = {l: i for i, l in enumerate(self.labels)}
+        n = len(self.train_clips)
+        self.x_train = _stack(feats[:n])
+        self.y_train = torch.tensor([idx[c.label] for c in self.train_clips])
+        self.x_val = _stack(feats[n:]) if self.val_clips else None
+        self.y_val = torch.tensor([idx[c.label] for c in self.val_clips]) if self.val_clips else None
+
+    def class_weights(self) -> torch.Tensor:
+        counts = torch.bincount(self.y_train, minlength=len(self.labels)).float()
+        if not self.cfg.class_weights:
+            return torch.ones(len(self.labels))
+        w = counts.sum() / (len(self.labels) * counts.clamp_min(1))
+        w = w.clamp(max=5.0)
+        return w / (w * counts).sum() * counts.sum()  # mean weight over the data stays 1
+
+    # -- checkpoints
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def save_checkpoint(self, state: dict) -> None:
+        if self.main:
+            atomic_torch_save(state, self.ckpt_path)
+
+    def load_checkpoint(self) -> dict | None:
+        if not self.ckpt_path.exists():
+            return None
+        return torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+
+    # -- main loop
+    def run(self, resume: bool = False) -> TrainResult:
+        cfg = self.cfg
+        t_start = time.time()
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.load_features()
+        ckpt = self.load_checkpoint() if resume else None
+        if resume and ckpt is None and self.main:
+            print(f"no checkpoint in {self.run_dir}: starting from scratch")
+        done: list[dict] = ckpt["done_members"] if ckpt else []
+        history: list[dict] = ckpt["history"] if ckpt else []
+        elapsed_before = ckpt["elapsed"] if ckpt else 0.0
+        for member in range(len(done), cfg.members):
+            state = ckpt if (ckpt and ckpt.get("member") == member and ckpt.get("epoch_state")) else None
+            done.append(self._train_member(member, state, done, history, t_start - elapsed_before))
+            ckpt = None
+        seconds = time.time() - t_start + elapsed_before
+        return self._finish(done, history, seconds)
+
+    def _train_member(self, member: int, ckpt: dict | None, done: list[dict], history: list[dict],
+                      t0: float) -> dict:
+        cfg, dev = self.cfg, self.device
+        seed = cfg.seed + 1000 * member
+        _seed_all(seed)  # identical initial weights on every rank
+        net = build_net(cfg.arch, len(self.labels)).to(dev)
+        _seed_all(seed + 1 + self.rank)  # but each rank its own augmentation draws
+        ema = torch.optim.swa_utils.AveragedModel(
+            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        model = net
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            model = DDP(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        n = len(self.x_train)
+        per_rank = math.ceil(n / self.world)
+        steps = max(1, per_rank // cfg.batch_size) * cfg.epochs
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps,
+                                                    pct_start=0.15, div_factor=10, final_div_factor=100)
+        weights = self.class_weights().to(dev)
+        start_epoch, best, best_state, best_epoch, bad = 1, -1.0, None, 0, 0
+        if ckpt:
+            es = ckpt["epoch_state"]
+            net.load_state_dict(es["net"])
+            ema.load_state_dict(es["ema"])
+            opt.load_state_dict(es["opt"])
+            sched.load_state_dict(es["sched"])
+            start_epoch, best, best_state = es["epoch"] + 1, es["best"], es["best_state"]
+            best_epoch, bad = es["best_epoch"], es["bad"]
+            torch.set_rng_state(es["rng"])
+            if self.main:
+                print(f"resumed member {member + 1} at epoch {start_epoch}")
+        from tqdm import tqdm
+
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            te = time.time()
+            g = torch.Generator().manual_seed(seed * 7919 + epoch)
+            order = torch.randperm(n, generator=g)
+            if self.distributed:  # each rank takes its own slice (as DistributedSampler does)
+                order = torch.cat([order, order[: per_rank * self.world - n]])[self.rank::self.world]
+            model.train()
+            tot_loss, tot_correct, seen = 0.0, 0, 0
+            nb = len(order) // cfg.batch_size
+            bar = tqdm(range(nb), desc=f"member {member + 1}/{cfg.members} epoch {epoch}/{cfg.epochs}",
+                       unit="batch", leave=False, disable=not (cfg.progress and self.main))
+            for b in bar:
+                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                x, y = self.x_train[idx].to(dev), self.y_train[idx].to(dev)
+                y1 = F.one_hot(y, len(self.labels)).float()
+                if cfg.label_smoothing:
+                    y1 = y1 * (1 - cfg.label_smoothing) + cfg.label_smoothing / len(self.labels)
+                xa, ya = augment(x, y1, cfg, self.fcfg.top_db)
+                logits = model(xa)
+                loss = -(ya * weights * F.log_softmax(logits, dim=-1)).sum(dim=1).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                ema.update_parameters(net)
+                tot_loss += loss.item() * len(idx)
+                tot_correct += int((logits.argmax(1) == y).sum())
+                seen += len(idx)
+                bar.set_postfix(loss=f"{tot_loss / seen:.3f}")
+            bar.close()
+            row = {"member": member + 1, "epoch": epoch, "lr": sched.get_last_lr()[0],
+                   "train_loss": tot_loss / max(seen, 1), "train_acc": tot_correct / max(seen, 1)}
+            stop = False
+            if self.x_val is not None:
+                probs = predict_tensor(ema.module, self.x_val, dev)
+                vm = classification_metrics(self.y_val.numpy(), probs.argmax(1).numpy(), self.labels)
+                row.update(val_loss=float(F.nll_loss(probs.clamp_min(1e-8).log(), self.y_val)),
+                           val_acc=vm["accuracy"], val_macro_f1=vm["macro_f1"])
+                score = _score(vm)
+                if score > best:
+                    best, best_epoch, bad = score, epoch, 0
+                    best_state = member_state(ema.module)
+                else:
+                    bad += 1
+                stop = bad >= cfg.patience
+            else:
+                best_state, best_epoch = member_state(ema.module), epoch
+            row["seconds"] = time.time() - te
+            history.append(row)
+            if self.main:
+                self._log_epoch(row)
+            stop = self._agree(stop)
+            self.save_checkpoint({
+                "member": member, "done_members": done, "history": history,
+                "elapsed": time.time() - t0,
+                "epoch_state": {"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
+                                "sched": sched.state_dict(), "epoch": epoch, "best": best,
+                                "best_state": best_state, "best_epoch": best_epoch, "bad": bad,
+                                "rng": torch.get_rng_state()},
+            })
+            if stop:
+                if self.main:
+                    print(f"early stop: no validation gain for {cfg.patience} epochs "
+                          f"(best epoch {best_epoch})")
+                break
+        # The member is complete: record it so a resume starts on the next one.
+        result = {"state": best_state, "best_epoch": best_epoch, "seed": seed}
+        self.save_checkpoint({"member": member + 1, "done_members": done + [result],
+                              "history": history, "elapsed": time.time() - t0, "epoch_state": None})
+        return result
+
+    def _agree(self, stop: bool) -> bool:
+        """Every rank must stop at the same epoch: rank 0 decides."""
+        if not self.distributed:
+            return stop
+        import torch.distributed as dist
+
+        t = torch.tensor([1 if stop else 0], device=self.device if self.device.type == "cuda" else "cpu")
+        dist.broadcast(t, src=0)
+        return bool(t.item())
+
+    def _log_epoch(self, row: dict) -> None:
+        path = self.run_dir / "train_log.csv"
+        cols = ["member", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+                "val_macro_f1", "seconds"]
+        new = not path.exists() or (row["member"] == 1 and row["epoch"] == 1)
+        with open(path, "w" if new else "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        msg = (f"member {row['member']} epoch {row['epoch']:3d}  loss {row['train_loss']:.3f}  "
+               f"train acc {row['train_acc']:.3f}")
+        if "val_acc" in row:
+            msg += f"  val acc {row['val_acc']:.3f}  val macro-F1 {row['val_macro_f1']:.3f}"
+        print(msg + f"  ({row['seconds']:.1f} s)", flush=True)
+
+    def _finish(self, done: list[dict], history: list[dict], seconds: float) -> TrainResult:
+        val_metrics = None
+        if self.x_val is not None:
+            from .model import Ensemble
+
+            nets = []
+            for d in done:
+                net = build_net(self.cfg.arch, len(self.labels))
+                net.load_state_dict(d["state"])
+                nets.append(net.eval())
+            with torch.inference_mode():
+                probs = Ensemble(nets)(self.x_val)
+            val_metrics = classification_metrics(self.y_val.numpy(), probs.argmax(1).numpy(), self.labels)
+        card = {
+            "name": "envaudio AudioCNN",
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(),
+            "dataset": "UrbanSound8K",
+            "dataset_citation": CITATION,
+            "train_folds": self.folds.get("train"),
+            "val_folds": self.folds.get("val"),
+            "n_train_clips": len(self.train_clips),
+            "n_val_clips": len(self.val_clips),
+            "members": len(done),
+            "epochs_max": self.cfg.epochs,
+            "best_epochs": [d["best_epoch"] for d in done],
+            "val_metrics": None if val_metrics is None else {
+                "accuracy": val_metrics["accuracy"], "macro_f1": val_metrics["macro_f1"],
+                "n": val_metrics["n"]},
+            "training_seconds": round(seconds, 1),
+            "world_size": self.world,
+            "device": str(self.device),
+            "train_config": {k: v for k, v in asdict(self.cfg).items()
+                             if k not in ("progress", "workers", "cache_dir")},
+            "features": self.fcfg.to_dict(),
+            "labels": self.labels,
+        }
+        return TrainResult(None, done, history, val_metrics, [d["best_epoch"] for d in done],
+                           seconds, card)
+
+
+def write_outputs(result: TrainResult, cfg: TrainConfig, fcfg: FeatureConfig, labels: list[str],
+                  out: str | Path, run_dir: str | Path) -> None:
+    """Model file + labels JSON + model card JSON + training curve (rank 0 only)."""
+    out = Path(out)
+    save_model(out, [d["state"] for d in result.members], cfg.arch, labels, fcfg, result.card)
+    Path(str(out) + ".labels.json").write_text(json.dumps(labels, indent=1) + "\n")
+    Path(str(out) + ".card.json").write_text(json.dumps(result.card, indent=1) + "\n")
+    plot_history(result.history, Path(run_dir) / "training_curve.png")
+    result.model_path = str(out)
+
+
+def plot_history(history: list[dict], path: str | Path) -> None:
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)
+    members = sorted({h["member"] for h in history})
+    for m in members:
+        rows = [h for h in history if h["member"] == m]
+        ep = [h["epoch"] for h in rows]
+        tag = f" (member {m})" if len(members) > 1 else ""
+        a1.plot(ep, [h["train_loss"] for h in rows], label="train" + tag)
+        if "val_loss" in rows[0]:
+            a1.plot(ep, [h["val_loss"] for h in rows], "--", label="validation" + tag)
+            a2.plot(ep, [h["val_acc"] for h in rows], label="val accuracy" + tag)
+            a2.plot(ep, [h["val_macro_f1"] for h in rows], ":", label="val macro-F1" + tag)
+        a2.plot(ep, [h["train_acc"] for h in rows], alpha=0.5, label="train accuracy (augmented)" + tag)
+    a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.set_title("Loss"), a1.legend(fontsize=7)
+    a2.set_xlabel("epoch"), a2.set_ylabel("accuracy / F1"), a2.set_ylim(0, 1)
+    a2.set_title("Accuracy"), a2.legend(fontsize=7)
+    a1.grid(alpha=0.3), a2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def train(clips: list[Clip], labels: list[str], train_folds: list[int], val_folds: list[int],
+          cfg: TrainConfig, fcfg: FeatureConfig, out: str | Path | None, run_dir: str | Path,
+          resume: bool = False) -> TrainResult:
+    train_clips = select_folds(clips, train_folds)
+    val_clips = select_folds(clips, val_folds)
+    if not train_clips:
+        present = sorted({c.fold for c in clips})
+        raise DatasetError(f"no clips in training folds {train_folds} (folds present: {present})")
+    trainer = Trainer(cfg, fcfg, labels, train_clips, val_clips, run_dir,
+                      {"train": sorted({c.fold for c in train_clips}),
+                       "val": sorted({c.fold for c in val_clips})})
+    if trainer.main:
+        print(f"training on {len(train_clips)} clips (folds {trainer.folds['train']}), "
+              f"validating on {len(val_clips)} (folds {trainer.folds['val'] or 'none'}); "
+              f"{cfg.members} member(s), up to {cfg.epochs} epochs, device {trainer.device}, "
+              f"{trainer.world} process(es)", flush=True)
+    result = trainer.run(resume)
+    if trainer.main and out is not None:
+        write_outputs(result, cfg, fcfg, labels, out, run_dir)
+    if trainer.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return result
