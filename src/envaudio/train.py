@@ -178,6 +178,36 @@ def augment(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, top_db: float):
 
 # ------------------------------------------------------------------ training loop
 
+class EMA:
+    """Exponential moving average of the weights (evaluated and saved instead of the raw
+    weights: smoother, and better on held-out folds). The decay ramps up over the first
+    steps so early random weights don't linger; BatchNorm statistics are copied."""
+
+    def __init__(self, net: torch.nn.Module, decay: float):
+        import copy
+
+        self.module = copy.deepcopy(net).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay, self.steps = decay, 0
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module) -> None:
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for e, p in zip(self.module.parameters(), net.parameters()):
+            e.lerp_(p.detach(), 1 - d)
+        for e, b in zip(self.module.buffers(), net.buffers()):
+            e.copy_(b)
+
+    def state_dict(self) -> dict:
+        return {"module": self.module.state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])
+        self.steps = state["steps"]
+
+
 def _seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -292,8 +322,7 @@ class Trainer:
         _seed_all(seed)  # identical initial weights on every rank
         net = build_net(cfg.arch, len(self.labels)).to(dev)
         _seed_all(seed + 1 + self.rank)  # but each rank its own augmentation draws
-        ema = torch.optim.swa_utils.AveragedModel(
-            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        ema = EMA(net, cfg.ema_decay)
         model = net
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -344,7 +373,7 @@ class Trainer:
                 loss.backward()
                 opt.step()
                 sched.step()
-                ema.update_parameters(net)
+                ema.update(net)
                 tot_loss += loss.item() * len(idx)
                 tot_correct += int((logits.argmax(1) == y).sum())
                 seen += len(idx)

@@ -1,0 +1,91 @@
+"""Shared fixtures: real audio written to disk, and a tiny UrbanSound8K-layout dataset."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBSET = ROOT.parent / "shared" / "data" / "urbansound8k-subset"
+EXAMPLES = ROOT / "src" / "envaudio" / "assets" / "examples"
+
+# Three easily told apart "classes" of generated sound.
+CLASSES = ["hum", "hiss", "clicks"]
+
+
+def tone(freq=440.0, seconds=1.0, sr=22050, amp=0.3):
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def noise(seconds=1.0, sr=22050, amp=0.2, seed=0):
+    return (amp * np.random.default_rng(seed).standard_normal(int(seconds * sr))).astype(np.float32)
+
+
+def clicks(seconds=1.0, sr=22050, every=0.1, amp=0.8):
+    x = np.zeros(int(seconds * sr), dtype=np.float32)
+    x[:: max(1, int(every * sr))] = amp
+    return x
+
+
+def make_sound(kind: str, seconds: float, sr: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == "hum":
+        return tone(rng.uniform(100, 300), seconds, sr) + noise(seconds, sr, 0.01, seed)
+    if kind == "hiss":
+        return noise(seconds, sr, 0.2, seed)
+    return clicks(seconds, sr, rng.uniform(0.05, 0.2)) + noise(seconds, sr, 0.005, seed)
+
+
+def write_dataset(root: Path, per_class: int = 4, folds=(1, 2, 3), seconds=1.5, ext=".wav") -> Path:
+    """An UrbanSound8K-layout folder: metadata/UrbanSound8K.csv + audio/foldN/*."""
+    (root / "metadata").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for fold in folds:
+        d = root / "audio" / f"fold{fold}"
+        d.mkdir(parents=True, exist_ok=True)
+        for ci, kind in enumerate(CLASSES):
+            for k in range(per_class):
+                seed = fold * 1000 + ci * 100 + k
+                name = f"{seed}-{ci}-0-{k}.wav"  # the metadata names .wav (as the official CSV)
+                sr = (22050, 44100, 16000)[k % 3]  # mixed rates, as in the official release
+                x = make_sound(kind, seconds * (0.5 + 0.5 * (k % 2)), sr, seed)
+                sf.write(d / (Path(name).stem + ext), x, sr, subtype="PCM_16")
+                rows.append([name, seed, 0.0, seconds, 1, fold, ci, kind])
+    with open(root / "metadata" / "UrbanSound8K.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"])
+        w.writerows(rows)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Feature cache in a temp folder, never the user's."""
+    monkeypatch.setenv("ENVAUDIO_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("us8k"))
+
+
+@pytest.fixture
+def subset() -> Path:
+    if not (SUBSET / "metadata" / "UrbanSound8K.csv").is_file():
+        pytest.skip("UrbanSound8K subset not present in ../shared/data")
+    return SUBSET
+
+
+def run_cli(*args: str, env: dict | None = None, cwd=None, timeout=300) -> subprocess.CompletedProcess:
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "envaudio", *map(str, args)], capture_output=True,
+                          text=True, env=e, cwd=cwd, timeout=timeout)

@@ -1,0 +1,194 @@
+"""prepare -> train -> evaluate -> predict through the real command line, on a tiny
+generated dataset in the UrbanSound8K layout; and clear one-line errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from envaudio.model import load_model
+from conftest import CLASSES, noise, run_cli, tone, write_dataset
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One real (tiny) training run shared by the tests below."""
+    work = tmp_path_factory.mktemp("run")
+    root = write_dataset(work / "us8k", per_class=4, folds=(1, 2, 3), ext=".flac")
+    table = work / "table.csv"
+    r = run_cli("prepare", "--data-root", root, "--out", table)
+    assert r.returncode == 0, r.stderr
+    r = run_cli("train", "--table", table, "--train-folds", "1", "--val-folds", "2", "--epochs", "2",
+                "--batch-size", "4", "--out", work / "model" / "cnn.pt", "--quiet", "--test-folds", "3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return {"work": work, "root": root, "table": table, "model": work / "model" / "cnn.pt", "out": r.stdout}
+
+
+def test_prepare_writes_table_with_official_columns(trained):
+    lines = trained["table"].read_text().splitlines()
+    assert lines[0] == "file_path,label,fold,classID,salience"
+    assert len(lines) == 1 + 3 * 3 * 4
+    # the metadata says .wav, the files are .flac: found by stem
+    assert all(l.split(",")[0].endswith(".flac") for l in lines[1:])
+
+
+def test_prepare_reports_missing_files(tmp_path):
+    root = write_dataset(tmp_path / "d", per_class=2, folds=(1,))
+    victim = next((root / "audio" / "fold1").iterdir())
+    victim.unlink()
+    r = run_cli("prepare", "--data-root", root, "--out", tmp_path / "t.csv")
+    assert r.returncode == 0
+    assert "1 clip(s) listed in the metadata have no audio file" in r.stderr
+    assert victim.stem in r.stderr
+
+
+def test_train_outputs(trained):
+    model = trained["model"]
+    run_dir = model.parent / "cnn_run"
+    labels = json.loads((model.parent / "cnn.pt.labels.json").read_text())
+    card = json.loads((model.parent / "cnn.pt.card.json").read_text())
+    assert labels == CLASSES
+    assert card["train_folds"] == [1] and card["val_folds"] == [2]
+    assert card["n_train_clips"] == 12 and card["epochs_max"] == 2
+    assert 0.0 <= card["val_metrics"]["accuracy"] <= 1.0 and card["training_seconds"] > 0
+    log = (run_dir / "train_log.csv").read_text().splitlines()
+    assert log[0].startswith("member,epoch,lr,train_loss") and len(log) == 3
+    assert (run_dir / "training_curve.png").read_bytes()[:4] == b"\x89PNG"
+    loaded = load_model(model)
+    assert loaded.labels == CLASSES and loaded.card["git_commit"] is None or isinstance(loaded.card["git_commit"], str)
+    assert "test folds 3: accuracy" in trained["out"]
+
+
+def test_evaluate_json_and_plot(trained):
+    out = trained["work"] / "eval" / "metrics.json"
+    r = run_cli("evaluate", "--data-root", trained["root"], "--folds", "3", "--model", trained["model"],
+                "--json", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    m = json.loads(out.read_text())
+    assert {"accuracy", "macro_f1", "labels", "per_class", "confusion_matrix", "n"} <= set(m)
+    assert m["n"] == 12 and np.asarray(m["confusion_matrix"]).sum() == 12
+    assert np.trace(np.asarray(m["confusion_matrix"])) / 12 == pytest.approx(m["accuracy"])
+    assert set(m["per_class"]) == set(CLASSES)
+    assert "precision    recall  f1-score   support" in r.stdout and "clips/s" in r.stdout
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_on_a_root_with_only_the_test_fold(trained, tmp_path):
+    root = write_dataset(tmp_path / "only10", per_class=2, folds=(10,))
+    r = run_cli("evaluate", "--data-root", root, "--folds", "10", "--model", trained["model"], "--quiet",
+                "--plot", tmp_path / "cm.png")
+    assert r.returncode == 0, r.stderr
+    assert "accuracy" in r.stdout and (tmp_path / "cm.png").exists()
+
+
+def test_predict_file_dir_json_csv(trained, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    sf.write(d / "a.wav", tone(200, 2.0, 44100), 44100)
+    sf.write(d / "long.flac", noise(10.0, 22050, 0.1), 22050)
+    r = run_cli("predict", d, "--model", trained["model"], "--top-k", "2", "--json", tmp_path / "p.json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "p.json").read_text())
+    assert [os.path.basename(x["file"]) for x in res] == ["a.wav", "long.flac"]
+    assert len(res[0]["top_k"]) == 2 and len(res[0]["windows"]) == 1
+    wins = res[1]["windows"]
+    assert [(w["window_start"], w["window_end"]) for w in wins] == [(0, 4), (2, 6), (4, 8), (6, 10)]
+    avg = np.mean([[w["probabilities"][c] for c in CLASSES] for w in wins], axis=0)
+    assert np.allclose(avg, [res[1]["probabilities"][c] for c in CLASSES], atol=1e-5)
+    r = run_cli("predict", d / "long.flac", "--model", trained["model"], "--csv", "-")
+    assert r.returncode == 0
+    rows = r.stdout.strip().splitlines()
+    assert rows[0].startswith("file,window_start,window_end,label,confidence,hum,hiss,clicks")
+    assert len(rows) == 1 + 4
+
+
+def test_predict_human_output(trained):
+    r = run_cli("predict", trained["root"] / "audio" / "fold1", "--model", trained["model"])
+    assert r.returncode == 0
+    assert len(r.stdout.strip().splitlines()) == 12 and "window(s)" in r.stdout
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["predict", "/no/such/file.wav"], "no such file or folder"),
+    (["evaluate", "--data-root", "/no/such/root"], "data root not found"),
+    (["train", "--data-root", "/no/such/root"], "data root not found"),
+    (["prepare", "--data-root", "/tmp"], "UrbanSound8K.csv not found"),
+    (["predict", "x.wav", "--model", "/no/model.pt"], None),
+    (["train", "--data-root", "/tmp", "--train-folds", "one"], None),
+])
+def test_errors_are_one_clear_line(args, msg, tmp_path):
+    r = run_cli(*args, cwd=tmp_path)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    lines = [l for l in r.stderr.strip().splitlines() if l]
+    assert len(lines) == 1 and lines[0].startswith("envaudio")
+    if msg:
+        assert msg in lines[0]
+
+
+def test_predict_bad_audio_file(trained, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all" * 50)
+    good = tmp_path / "good.wav"
+    sf.write(good, tone(), 22050)
+    r = run_cli("predict", bad, good, "--model", trained["model"])
+    assert r.returncode == 0  # one good file: the batch goes on
+    assert "bad.wav: could not decode" in r.stderr and "Traceback" not in r.stderr
+    assert "good.wav:" in r.stdout
+    r = run_cli("predict", bad, "--model", trained["model"])
+    assert r.returncode == 1
+
+
+def test_corrupt_model_file(tmp_path):
+    m = tmp_path / "m.pt"
+    m.write_bytes(b"garbage")
+    sf.write(tmp_path / "x.wav", tone(), 22050)
+    r = run_cli("predict", "x.wav", "--model", m, cwd=tmp_path)
+    assert r.returncode == 2 and "not a usable envaudio model" in r.stderr
+
+
+def test_kill_and_resume(tmp_path):
+    """Kill training mid-run: the checkpoint on disk is whole, and --resume finishes the run
+    without redoing the finished epochs."""
+    root = write_dataset(tmp_path / "d", per_class=6, folds=(1, 2), seconds=1.0)
+    out, run_dir = tmp_path / "m" / "cnn.pt", tmp_path / "m" / "run"
+    args = ["train", "--data-root", root, "--train-folds", "1", "--val-folds", "2", "--epochs", "40",
+            "--batch-size", "2", "--patience", "100", "--out", out, "--run-dir", run_dir, "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "envaudio", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = run_dir / "train_log.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    ckpt = torch.load(run_dir / "checkpoint.pt", weights_only=False)  # loads: written atomically
+    done = ckpt["epoch_state"]["epoch"]
+    assert 2 <= done < 40 and not out.exists()
+    assert not list(run_dir.glob("*.tmp"))
+    args[args.index("40")] = str(done + 2)
+    r = run_cli(*args, "--resume")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"resumed member 1 at epoch {done + 1}" in r.stdout
+    epochs = [int(l.split(",")[1]) for l in log.read_text().splitlines()[1:]]
+    assert epochs[-2:] == [done + 1, done + 2]
+    assert load_model(out).card["best_epochs"][0] <= done + 2
+
+
+def test_cross_validation_over_present_folds(tmp_path):
+    root = write_dataset(tmp_path / "d", per_class=2, folds=(1, 2, 3), seconds=1.0)
+    r = run_cli("train", "--data-root", root, "--cv", "--epochs", "1", "--batch-size", "2",
+                "--out", tmp_path / "cv" / "cnn.pt", "--quiet")
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads((tmp_path / "cv" / "cnn_run" / "cv_results.json").read_text())
+    assert [f["test_fold"] for f in res["folds"]] == [1, 2, 3]
+    assert [f["val_fold"] for f in res["folds"]] == [2, 3, 1]
+    assert res["mean_accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in res["folds"]]))
+    assert "mean" in r.stdout

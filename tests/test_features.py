@@ -1,0 +1,135 @@
+"""The feature function and the window arithmetic."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from envaudio.data import FeatureCache
+from envaudio.features import fix_length, log_mel_spectrogram, mel_filterbank, mel_frequencies, rms_normalize
+from envaudio.predict import Classifier
+from envaudio.model import load_model
+from envaudio.settings import FeatureConfig, Settings, SettingsError
+from envaudio.windows import window_features, window_starts
+from conftest import noise, tone
+
+CFG = FeatureConfig()
+
+
+def test_mel_filterbank_matches_librosa():
+    librosa = pytest.importorskip("librosa")
+    for sr, n_fft, n_mels in [(22050, 1024, 64), (22050, 2048, 128), (16000, 512, 40)]:
+        ours = mel_filterbank(sr, n_fft, n_mels).numpy()
+        ref = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+        assert np.allclose(ours, ref, atol=1e-6)
+
+
+def test_log_mel_matches_librosa_power_to_db():
+    librosa = pytest.importorskip("librosa")
+    cfg = FeatureConfig(rms_normalize=False)
+    x = noise(4.0, 22050, 0.1)
+    ours = log_mel_spectrogram(x, cfg)
+    mel = librosa.feature.melspectrogram(y=x, sr=22050, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                                         n_mels=cfg.n_mels, center=True, pad_mode="constant")
+    ref = librosa.power_to_db(mel, ref=1.0, top_db=cfg.top_db)
+    assert ours.shape == (cfg.n_mels, cfg.n_frames) == ref.shape
+    assert np.abs(ours - ref).max() < 0.05
+
+
+def test_tone_energy_lands_in_the_right_band():
+    spec = log_mel_spectrogram(tone(2000, 4.0), CFG)
+    centres = mel_frequencies(CFG.n_mels, 0, CFG.sample_rate / 2)
+    peak_band = int(np.argmax(spec.mean(axis=1)))
+    assert abs(centres[peak_band] - 2000) < 200
+
+
+def test_short_clips_are_looped_or_zero_padded():
+    x = np.arange(1, 6, dtype=np.float32)
+    assert fix_length(x, 12, "loop").tolist() == [1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 1, 2]
+    assert fix_length(x, 7, "zero").tolist() == [1, 2, 3, 4, 5, 0, 0]
+    assert fix_length(x, 3).tolist() == [1, 2, 3]
+
+
+def test_features_do_not_depend_on_level_with_rms_normalisation():
+    x = noise(4.0)
+    a, b = log_mel_spectrogram(x, CFG), log_mel_spectrogram(x * 0.01, CFG)
+    assert np.abs(a - b).max() < 1e-3
+    assert np.array_equal(rms_normalize(np.zeros(10, np.float32), 0.1), np.zeros(10))  # silence stays
+
+
+def test_silence_gives_finite_features():
+    spec = log_mel_spectrogram(np.zeros(22050, np.float32), CFG)
+    assert np.all(np.isfinite(spec))
+
+
+def test_batch_equals_single():
+    xs = np.stack([noise(4.0, seed=i) for i in range(3)])
+    batch = log_mel_spectrogram(xs, CFG)
+    for i in range(3):
+        assert np.allclose(batch[i], log_mel_spectrogram(xs[i], CFG), atol=1e-4)
+
+
+@pytest.mark.parametrize("n,expected", [
+    (88200, [0]),                        # exactly one window
+    (10000, [0]),                        # short clip: one (padded) window
+    (88200 * 5, [0, 44100, 88200, 132300, 176400, 220500, 264600, 308700, 352800]),  # 20 s
+    (88200 + 1000, [0, 1000]),           # tail covered by a window ending at the end
+    (88200 * 2, [0, 44100, 88200]),
+])
+def test_window_starts(n, expected):
+    assert window_starts(n, 88200, 0.5) == expected
+
+
+def test_windows_cover_everything():
+    for n in range(88200, 88200 * 4, 7919):
+        s = window_starts(n, 88200, 0.5)
+        assert s[0] == 0 and s[-1] + 88200 == n  # first and last sample covered
+        assert all(0 < b - a <= 44100 for a, b in zip(s, s[1:]))  # no gaps, 50 % overlap or more
+
+
+def test_bad_overlap():
+    with pytest.raises(ValueError):
+        window_starts(100, 10, 1.0)
+
+
+def test_training_and_inference_features_are_identical(tmp_path):
+    """The cache (training/evaluation) and the Classifier (predict/API) give the same arrays."""
+    path = tmp_path / "clip.flac"
+    sf.write(path, np.concatenate([tone(600, 1.2, 44100), noise(1.0, 44100, 0.05)]), 44100)
+    long_path = tmp_path / "long.wav"
+    sf.write(long_path, noise(9.0, 16000, 0.1, seed=3), 16000)
+    clf = Classifier(load_model(), Settings())
+    cache = FeatureCache(tmp_path / "cache", clf.cfg)
+    for p in (path, long_path):
+        cached = cache.get_many([str(p)], workers=1, progress=False)[0]
+        pred = clf.classify_file(p)
+        assert cached.shape == pred.features.shape
+        assert np.array_equal(cached, pred.features)
+        # and again from the cache (second read), still identical
+        assert np.array_equal(cache.get_many([str(p)], workers=1, progress=False)[0], pred.features)
+
+
+def test_cache_is_keyed_by_settings(tmp_path):
+    a = FeatureCache(tmp_path, FeatureConfig(n_mels=64))
+    b = FeatureCache(tmp_path, FeatureConfig(n_mels=40))
+    assert a.dir != b.dir
+    path = tmp_path / "x.wav"
+    sf.write(path, noise(1.0), 22050)
+    assert a.get_many([str(path)], 1, False)[0].shape[1] == 64
+    assert b.get_many([str(path)], 1, False)[0].shape[1] == 40
+
+
+def test_settings_from_env():
+    s = Settings.from_env({"ENVAUDIO_N_MELS": "40", "MAX_UPLOAD_MB": "5", "ENVAUDIO_RMS_NORMALIZE": "off",
+                           "AUDIO_LOADER": "soundfile"})
+    assert (s.n_mels, s.max_upload_mb, s.rms_normalize, s.audio_loader) == (40, 5.0, False, "soundfile")
+    assert s.features.n_mels == 40
+    with pytest.raises(SettingsError, match="AUDIO_LOADER"):
+        Settings.from_env({"AUDIO_LOADER": "vlc"})
+    with pytest.raises(SettingsError, match="N_MELS"):
+        Settings.from_env({"ENVAUDIO_N_MELS": "many"})
+
+
+def test_window_features_shape():
+    starts, feats = window_features(noise(10.0), CFG)
+    assert starts == [0, 44100, 88200, 132300]
+    assert feats.shape == (4, CFG.n_mels, CFG.n_frames)
