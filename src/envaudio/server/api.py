@@ -1,0 +1,118 @@
+"""REST endpoints: /health, /labels, /config, /predict, /spectrogram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from .. import __version__
+from . import inference, schemas
+from .state import get_state
+from .uploads import UPLOAD_OPENAPI, read_upload
+
+router = APIRouter()
+
+STREAM_MIN_RATE, STREAM_MAX_RATE = 8000, 192000
+TOP_K_DEFAULT = 3
+
+_ERRORS = {
+    400: {"model": schemas.ErrorResponse, "description": "empty or malformed upload"},
+    413: {"model": schemas.ErrorResponse, "description": "larger than MAX_UPLOAD_MB, "
+                                                         "or longer than MAX_AUDIO_SECONDS"},
+    415: {"model": schemas.ErrorResponse, "description": "not multipart/form-data"},
+    422: {"model": schemas.ErrorResponse, "description": "not decodable as audio, missing "
+                                                         "`file` field, or bad query"},
+    503: {"model": schemas.ErrorResponse, "description": "the model is not loaded"},
+}
+
+
+@router.get("/health", response_model=schemas.HealthResponse, tags=["service"],
+            responses={503: {"model": schemas.HealthResponse}})
+async def health(request: Request):
+    state = get_state(request)
+    clf = state.classifier
+    if clf is None:
+        body = {"status": "unavailable", "model_loaded": False,
+                "detail": state.error or "the model is still loading", "version": __version__}
+        return JSONResponse(body, status_code=503)
+    return {"status": "ok", "model_loaded": True, "model": Path(clf.model.path).name,
+            "n_classes": len(clf.labels), "torch_threads": torch.get_num_threads(),
+            "version": __version__}
+
+
+@router.get("/labels", response_model=schemas.LabelsResponse, tags=["service"],
+            responses={503: _ERRORS[503]})
+async def labels(request: Request):
+    clf = get_state(request).require_classifier()
+    return {"labels": clf.labels, "n_classes": len(clf.labels)}
+
+
+@router.get("/config", response_model=schemas.ConfigResponse, tags=["service"],
+            responses={503: _ERRORS[503]})
+async def config(request: Request):
+    """The audio, window and streaming settings the web app needs (from the loaded model:
+    the model file carries the feature settings it was trained with)."""
+    state = get_state(request)
+    clf, s = state.require_classifier(), state.settings
+    cfg = clf.cfg
+    return {
+        "sample_rate": cfg.sample_rate, "duration": cfg.duration, "n_mels": cfg.n_mels,
+        "n_fft": cfg.n_fft, "hop_length": cfg.hop_length, "fmin": cfg.fmin,
+        "fmax": cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2, "top_db": cfg.top_db,
+        "window_overlap": s.window_overlap,
+        "window_hop_seconds": round(cfg.duration * (1 - s.window_overlap), 6),
+        "stream_duration": cfg.duration, "stream_hop_seconds": s.stream_hop_seconds,
+        "stream_max_frame_seconds": s.stream_max_frame_seconds,
+        "stream_min_sample_rate": STREAM_MIN_RATE, "stream_max_sample_rate": STREAM_MAX_RATE,
+        "max_upload_mb": s.max_upload_mb, "max_audio_seconds": s.max_audio_seconds,
+        "top_k_default": TOP_K_DEFAULT, "labels": clf.labels, "n_classes": len(clf.labels),
+        "model": Path(clf.model.path).name, "model_card": clf.model.card, "version": __version__,
+    }
+
+
+def _upload_limit(request: Request) -> int:
+    return int(get_state(request).settings.max_upload_mb * 1024 * 1024)
+
+
+def _json(body: bytes) -> Response:
+    return Response(content=body, media_type="application/json")
+
+
+@router.post("/predict", response_model=schemas.PredictResponse, tags=["predict"],
+             openapi_extra=UPLOAD_OPENAPI, responses=_ERRORS)
+async def predict(
+    request: Request,
+    top_k: int = Query(TOP_K_DEFAULT, ge=1, description="how many labels in `top_k` (1..n_classes)"),
+    reduce_payload: bool = Query(False, description="leave the spectrogram out"),
+):
+    """Classify an uploaded audio file (multipart field `file`).
+
+    Audio longer than one window is cut into overlapping windows (`windows`, for a
+    timeline); `probabilities` is their average. The spectrogram covers the whole file at
+    its natural length, so window [start, end] spans columns start/frame_seconds to
+    end/frame_seconds."""
+    state = get_state(request)
+    clf = state.require_classifier()
+    if top_k > len(clf.labels):
+        raise HTTPException(422, f"top_k: must be between 1 and {len(clf.labels)} (the number of classes)")
+    upload = await read_upload(request, _upload_limit(request))
+    body = await state.run(inference.predict_bytes, clf, state.settings, upload.data, top_k,
+                           reduce_payload, upload.filename)
+    return _json(body)
+
+
+@router.post("/spectrogram", response_model=schemas.SpectrogramResponse, tags=["predict"],
+             openapi_extra=UPLOAD_OPENAPI, responses=_ERRORS)
+async def spectrogram(request: Request):
+    """The log-mel spectrogram of an uploaded file (multipart field `file`), compact
+    uint8 encoding with axis ticks; see the `Spectrogram` schema."""
+    state = get_state(request)
+    clf = state.require_classifier()
+    upload = await read_upload(request, _upload_limit(request))
+    body = await state.run(inference.spectrogram_bytes, clf, state.settings, upload.data,
+                           upload.filename)
+    return _json(body)
+

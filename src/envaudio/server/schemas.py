@@ -1,0 +1,184 @@
+"""Response models: they document the API at /docs and let the tests check real
+responses against the declared shape. (The heavy endpoints render their JSON in a
+worker thread and return it as is; these models are not on that hot path.)"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class LabelScore(_Model):
+    label: str
+    confidence: float = Field(ge=0, le=1)
+
+
+class TimeTick(_Model):
+    value: float = Field(description="seconds")
+    label: str
+
+
+class FreqTick(_Model):
+    value: float = Field(description="Hz")
+    position: float = Field(description="fractional row index, 0 = lowest mel band")
+    label: str
+
+
+class DbTick(_Model):
+    value: float = Field(description="dB")
+    label: str
+
+
+class Spectrogram(_Model):
+    """A log-mel spectrogram, quantized to uint8."""
+
+    encoding: str = Field("uint8-base64", description="data = base64 of n_mels * n_frames uint8")
+    data: str = Field(description="row-major, row 0 = lowest mel band")
+    shape: list[int] = Field(description="[n_mels, n_frames]", min_length=2, max_length=2)
+    db_min: float = Field(description="dB value of uint8 0")
+    db_max: float = Field(description="dB value of uint8 255 (linear in between)")
+    sample_rate: int
+    hop_length: int
+    n_fft: int
+    n_mels: int
+    fmin: float
+    fmax: float
+    frame_seconds: float = Field(description="seconds per column (larger than hop/sr when a long "
+                                             "file was max-pooled over time)")
+    time_downsample: int = Field(1, description="STFT frames per column")
+    duration: float = Field(description="seconds covered")
+    mel_frequencies: list[float] = Field(description="centre frequency of each row, Hz")
+    time_ticks: list[TimeTick]
+    freq_ticks: list[FreqTick]
+    db_ticks: list[DbTick]
+
+
+class WindowPrediction(_Model):
+    window_start: float = Field(description="seconds")
+    window_end: float = Field(description="seconds")
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+class PredictResponse(_Model):
+    top_prediction: LabelScore
+    top_k: list[LabelScore]
+    probabilities: dict[str, float] = Field(description="averaged over the windows")
+    duration: float = Field(description="seconds of audio")
+    sample_rate: int = Field(description="the model's sample rate (the audio was resampled to it)")
+    windows: list[WindowPrediction] = Field(description="one per analysis window (timeline)")
+    spectrogram: Spectrogram | None = Field(None, description="left out with reduce_payload=true")
+    filename: str | None = None
+    compute_ms: float = Field(description="server-side decode + inference + drawing time")
+
+
+class SpectrogramResponse(_Model):
+    duration: float
+    sample_rate: int
+    filename: str | None = None
+    spectrogram: Spectrogram
+
+
+class HealthResponse(_Model):
+    status: str = Field(description="'ok', or 'unavailable' (with HTTP 503)")
+    model_loaded: bool
+    detail: str | None = Field(None, description="why the model is not available")
+    model: str | None = Field(None, description="model file name")
+    n_classes: int | None = None
+    torch_threads: int | None = Field(None, description="intra-op threads of this worker process")
+    version: str
+
+
+class LabelsResponse(_Model):
+    labels: list[str]
+    n_classes: int
+
+
+class ConfigResponse(_Model):
+    sample_rate: int
+    duration: float = Field(description="seconds per analysis window (model input)")
+    n_mels: int
+    n_fft: int
+    hop_length: int
+    fmin: float
+    fmax: float
+    top_db: float
+    window_overlap: float
+    window_hop_seconds: float
+    stream_duration: float
+    stream_hop_seconds: float
+    stream_max_frame_seconds: float
+    stream_min_sample_rate: int
+    stream_max_sample_rate: int
+    max_upload_mb: float
+    max_audio_seconds: float
+    top_k_default: int
+    labels: list[str]
+    n_classes: int
+    model: str
+    model_card: dict
+    version: str
+
+
+class ExampleItem(_Model):
+    file: str
+    label: str
+    source: str | None = None
+    attribution: str | None = None
+    license: str | None = None
+    url: str = Field(description="where to GET the audio")
+
+
+class ErrorResponse(_Model):
+    detail: str
+
+
+# WebSocket messages (documentation and tests; WebSockets are not part of OpenAPI).
+
+class StreamConfig(BaseModel):
+    """The client's first message on /ws/predict."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: str | None = None
+    sample_rate: int = Field(ge=8000, le=192000)
+    duration: float | None = Field(None, gt=0)
+    top_k: int | None = Field(None, ge=1)
+    reduce_payload: bool | None = None
+
+
+class WsReady(_Model):
+    type: str = "ready"
+    sample_rate: int
+    model_sample_rate: int
+    window_seconds: float
+    hop_seconds: float
+    max_frame_seconds: float
+    top_k: int
+    labels: list[str]
+
+
+class WsStatus(_Model):
+    type: str = "status"
+    buffered_seconds: float
+    window_seconds: float
+
+
+class WsPrediction(_Model):
+    type: str = "prediction"
+    time: float = Field(description="seconds of audio received (since the start or the last reset)")
+    window_start: float
+    window_end: float
+    top_prediction: LabelScore
+    top_k: list[LabelScore]
+    probabilities: dict[str, float]
+    spectrogram: Spectrogram | None = None
+    compute_ms: float
+
+
+class WsError(_Model):
+    type: str = "error"
+    error: str
