@@ -1,0 +1,314 @@
+// End-to-end run: the real `envaudio serve` (serving the production build from
+// `npm run build`) + Chromium driven by playwright-core. Prints "N passed, N failed".
+//
+//   npm run build && npm run e2e
+//
+// Env: ENVAUDIO_PYTHON (default ../.venv/bin/python), CHROMIUM_PATH (default /usr/bin/chromium).
+// Screenshots: <repo>/test-artifacts/screenshots/.
+
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+import { startServer } from './server.mjs'
+
+const HERE = path.dirname(fileURLToPath(import.meta.url))
+const FRONTEND = path.resolve(HERE, '..')
+const REPO = path.resolve(FRONTEND, '..')
+const SHOTS = path.join(REPO, 'test-artifacts', 'screenshots')
+const WORK = path.join(REPO, 'test-artifacts', 'e2e')
+const EXAMPLES = path.join(REPO, 'src', 'envaudio', 'assets', 'examples')
+const WEB_INDEX = path.join(REPO, 'src', 'envaudio', 'web', 'index.html')
+const PYTHON = process.env.ENVAUDIO_PYTHON || path.join(REPO, '.venv', 'bin', 'python')
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync']
+const TOTAL_TIMEOUT_MS = 170_000
+
+const CLIPS = {
+  siren: '102871-8-0-0.flac',
+  dogBark: '100652-3-0-0.flac',
+  drilling: '104817-4-0-0.flac',
+  streetMusic: '108041-9-0-2.flac',
+}
+
+// ---------------------------------------------------------------- tiny harness
+const results = []
+const consoleErrors = []
+let currentTest = 'setup'
+
+async function test(name, fn) {
+  currentTest = name
+  const t0 = Date.now()
+  try {
+    await fn()
+    results.push({ name, ok: true })
+    console.log(`  ✔ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
+  } catch (e) {
+    results.push({ name, ok: false, error: e })
+    console.log(`  ✘ ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n    ${String(e?.stack || e).split('\n').slice(0, 6).join('\n    ')}`)
+  }
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg)
+}
+
+// ---------------------------------------------------------------- helpers
+/** Pixel statistics of a canvas: distinct colours and whether it is all one colour. */
+async function canvasStats(page, testId) {
+  return page.locator(`[data-testid="${testId}"]`).evaluate((c) => {
+    const ctx = c.getContext('2d')
+    const { data } = ctx.getImageData(0, 0, c.width, c.height)
+    const colours = new Set()
+    for (let i = 0; i < data.length; i += 16) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2])
+    return { width: c.width, height: c.height, distinct: colours.size }
+  })
+}
+
+async function shot(page, name, opts = {}) {
+  const file = path.join(SHOTS, name)
+  await page.screenshot({ path: file, fullPage: true, ...opts })
+  return file
+}
+
+async function openApp(browser, baseUrl, viewport = { width: 1280, height: 900 }, deviceScaleFactor = 1) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor })
+  await context.grantPermissions(['microphone'], { origin: baseUrl })
+  const page = await context.newPage()
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') consoleErrors.push({ test: currentTest, text: msg.text(), url: msg.location()?.url ?? '' })
+  })
+  page.on('pageerror', (err) => consoleErrors.push({ test: currentTest, text: `pageerror: ${err.message}`, url: '' }))
+  await page.goto(baseUrl)
+  await page.getByTestId('api-status').filter({ hasText: 'API online' }).waitFor({ timeout: 30_000 })
+  return { context, page }
+}
+
+async function uploadAndWait(page, file) {
+  await page.getByTestId('file-input').setInputFiles(file)
+  await page.locator('.file-meta', { hasText: path.basename(file) }).waitFor({ timeout: 10_000 })
+  await page.locator('.result[aria-busy="false"] [data-testid="top-label"]').waitFor({ timeout: 30_000 })
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  assert(fs.existsSync(WEB_INDEX), `No web build at ${WEB_INDEX}: run \`npm run build\` first.`)
+  assert(fs.existsSync(PYTHON), `Python not found at ${PYTHON} (set ENVAUDIO_PYTHON).`)
+  assert(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM} (set CHROMIUM_PATH).`)
+  fs.mkdirSync(SHOTS, { recursive: true })
+  fs.mkdirSync(WORK, { recursive: true })
+
+  // Fixtures: a 16-s recording of four real clips (48 kHz 16-bit WAV) for the fake
+  // microphone and the long-file upload; random bytes for the rejected upload.
+  const longWav = path.join(WORK, 'four-clips-48k.wav')
+  execFileSync(PYTHON, [path.join(HERE, 'make_audio.py'), longWav,
+    ...[CLIPS.siren, CLIPS.dogBark, CLIPS.drilling, CLIPS.streetMusic].map((f) => path.join(EXAMPLES, f))],
+  { stdio: 'inherit' })
+  const badFile = path.join(WORK, 'bad.wav')
+  const rnd = Buffer.alloc(4096)
+  for (let i = 0; i < rnd.length; i++) rnd[i] = Math.floor(Math.random() * 256)
+  fs.writeFileSync(badFile, rnd)
+
+  console.log('starting envaudio serve…')
+  let server = await startServer({ python: PYTHON, cwd: REPO })
+  console.log(`server ready at ${server.url}`)
+  let browser
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [...CHROMIUM_ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+        `--use-file-for-fake-audio-capture=${longWav}`],
+    })
+    const { page } = await openApp(browser, server.url)
+
+    await test('page title and served from the web build', async () => {
+      assert((await page.title()) === 'envaudio', `title is ${await page.title()}`)
+      const examples = await page.getByTestId('example-button').count()
+      assert(examples >= 1, 'no example buttons')
+    })
+
+    await test('upload a real clip -> top prediction and a drawn spectrogram', async () => {
+      await uploadAndWait(page, path.join(EXAMPLES, CLIPS.siren))
+      const label = (await page.getByTestId('top-label').textContent()).trim()
+      assert(label.length > 1 && !label.includes('_'), `bad top label "${label}"`)
+      const rows = await page.getByTestId('topk').locator('li').count()
+      assert(rows === 5, `expected 5 top-k rows, got ${rows}`)
+      const stats = await canvasStats(page, 'spectrogram-canvas')
+      assert(stats.width > 100 && stats.height > 100, `canvas too small ${stats.width}x${stats.height}`)
+      assert(stats.distinct > 50, `spectrogram canvas looks blank (${stats.distinct} colours)`)
+      const src = await page.getByTestId('audio-player').getAttribute('src')
+      assert(src?.startsWith('blob:'), 'audio player has no source')
+      await shot(page, 'desktop-upload.png')
+    })
+
+    await test('example button -> fetches the clip, plays it and shows a prediction', async () => {
+      const button = page.getByTestId('example-button').filter({ hasText: 'Dog bark' })
+      await button.click()
+      await page.locator('.file-meta', { hasText: 'Example: Dog bark' }).waitFor({ timeout: 30_000 })
+      await page.locator('.result[aria-busy="false"] [data-testid="top-label"]').waitFor({ timeout: 30_000 })
+      assert((await page.getByTestId('top-label').textContent()).trim().length > 1, 'no prediction')
+      const stats = await canvasStats(page, 'spectrogram-canvas')
+      assert(stats.distinct > 50, 'example spectrogram blank')
+      await shot(page, 'desktop-example.png')
+    })
+
+    await test('long file -> timeline; clicking/keyboard selects a window and slices the spectrogram', async () => {
+      await uploadAndWait(page, longWav)
+      const segs = page.getByTestId('timeline-window')
+      const n = await segs.count()
+      assert(n >= 6, `expected >= 6 windows for 16 s, got ${n}`)
+      const legend = await page.locator('.legend li').count()
+      assert(legend >= 1, 'no legend')
+      await segs.nth(1).click()
+      await page.getByTestId('spec-title').filter({ hasText: 'window 2.0 s–6.0 s' }).waitFor({ timeout: 5000 })
+      assert(await page.getByTestId('window-topk').isVisible(), 'window predictions not shown')
+      await page.keyboard.press('ArrowRight')
+      await page.getByTestId('spec-title').filter({ hasText: 'window 4.0 s–8.0 s' }).waitFor({ timeout: 5000 })
+      const pressed = await segs.nth(2).getAttribute('aria-pressed')
+      assert(pressed === 'true', 'keyboard selection not reflected in aria-pressed')
+      const focused = await page.evaluate(() => document.activeElement?.dataset?.testid)
+      assert(focused === 'timeline-window', 'focus did not follow the keyboard selection')
+      const stats = await canvasStats(page, 'spectrogram-canvas')
+      assert(stats.distinct > 50, 'window spectrogram blank')
+      await shot(page, 'desktop-timeline.png')
+    })
+
+    await test('bad file -> a visible, human error message', async () => {
+      await page.getByTestId('file-input').setInputFiles(badFile)
+      const err = page.getByTestId('error-message')
+      await err.waitFor({ timeout: 20_000 })
+      const text = (await err.textContent()).trim()
+      assert(/couldn.t be read as audio/i.test(text), `unexpected error text "${text}"`)
+      assert(await err.isVisible(), 'error not visible')
+      await shot(page, 'desktop-bad-file.png')
+    })
+
+    await test('microphone streaming (fake device plays a real recording) -> live predictions', async () => {
+      await page.getByTestId('mic-start').click()
+      const panel = page.getByTestId('live-predictions')
+      await page.waitForFunction(() => Number(document.querySelector('[data-testid="live-predictions"]')?.dataset.count) >= 1,
+        null, { timeout: 30_000 })
+      const first = (await panel.locator('.confidence').textContent()).trim()
+      await page.waitForFunction(() => Number(document.querySelector('[data-testid="live-predictions"]')?.dataset.count) >= 4,
+        null, { timeout: 20_000 })
+      const later = (await panel.locator('.confidence').textContent()).trim()
+      assert(first !== later, `prediction text did not update ("${first}")`)
+      const label = (await page.getByTestId('live-label').textContent()).trim()
+      assert(label.length > 1, 'no live label')
+      assert((await page.getByTestId('live-phase').textContent()).includes('Live'), 'badge is not Live')
+      const stats = await canvasStats(page, 'live-canvas')
+      assert(stats.distinct > 50, `live spectrogram blank (${stats.distinct} colours)`)
+      await page.locator('#live-title').scrollIntoViewIfNeeded()
+      await shot(page, 'desktop-live.png')
+      // "reset" empties the server's buffer: back to buffering, then live again.
+      await page.getByTestId('mic-reset').click()
+      await page.getByTestId('live-phase').filter({ hasText: 'Buffering' }).waitFor({ timeout: 5000 })
+      await page.getByTestId('live-phase').filter({ hasText: 'Live' }).waitFor({ timeout: 15_000 })
+      await page.getByTestId('mic-stop').click()
+      await page.getByTestId('live-phase').filter({ hasText: 'Off' }).waitFor({ timeout: 5000 })
+    })
+
+    await test('phone width (375 px): no horizontal overflow; screenshot', async () => {
+      const { page: phone, context } = await openApp(browser, server.url, { width: 375, height: 812 }, 2)
+      await uploadAndWait(phone, longWav)
+      await phone.getByTestId('timeline-window').nth(0).waitFor()
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+      assert(overflow <= 0, `page is ${overflow}px wider than the 375px viewport`)
+      const stats = await canvasStats(phone, 'spectrogram-canvas')
+      assert(stats.distinct > 50, 'phone spectrogram blank')
+      await shot(phone, 'mobile-375.png')
+      await context.close()
+    })
+
+    await test('keyboard: controls are real buttons with visible focus', async () => {
+      await page.goto(server.url)
+      await page.getByTestId('api-status').filter({ hasText: 'API online' }).waitFor({ timeout: 30_000 })
+      await page.getByTestId('example-button').first().waitFor()
+      await page.keyboard.press('Tab')
+      const info = await page.evaluate(() => {
+        const el = document.activeElement
+        const s = getComputedStyle(el)
+        return { tag: el.tagName, outline: s.outlineStyle, width: s.outlineWidth }
+      })
+      assert(info.tag === 'BUTTON', `first Tab stop is a ${info.tag}`)
+      assert(info.outline !== 'none' && info.width !== '0px', 'no visible focus outline')
+    })
+
+    await test('microphone permission denied -> a clear message', async () => {
+      // A browser without the auto-accepting fake UI: the permission request is refused.
+      const strict = await chromium.launch({
+        executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, '--use-fake-device-for-media-stream'],
+      })
+      try {
+        const context = await strict.newContext({ viewport: { width: 1000, height: 800 } })
+        const p = await context.newPage()
+        p.on('pageerror', (err) => consoleErrors.push({ test: currentTest, text: `pageerror: ${err.message}`, url: '' }))
+        await p.goto(server.url)
+        await p.getByTestId('api-status').filter({ hasText: 'API online' }).waitFor({ timeout: 30_000 })
+        await p.getByTestId('mic-start').click()
+        await p.getByTestId('live-phase').filter({ hasText: 'Blocked' }).waitFor({ timeout: 15_000 })
+        const text = await p.getByTestId('live-status').textContent()
+        assert(/blocked/i.test(text), `status is "${text}"`)
+        assert(await p.getByTestId('mic-start').isVisible(), 'no way to try again')
+      } finally {
+        await strict.close()
+      }
+    })
+
+    await test('server restart while streaming -> disconnected state, automatic reconnect', async () => {
+      await page.getByTestId('mic-start').click()
+      await page.getByTestId('live-phase').filter({ hasText: 'Live' }).waitFor({ timeout: 30_000 })
+      const port = server.port
+      await server.stop()
+      await page.getByTestId('live-phase').filter({ hasText: 'Disconnected' }).waitFor({ timeout: 10_000 })
+      assert(await page.getByTestId('mic-reconnect').isVisible(), 'no reconnect button')
+      const status = await page.getByTestId('live-status').textContent()
+      assert(/Disconnected/.test(status), `status is "${status}"`)
+      await shot(page, 'desktop-disconnected.png', { fullPage: false })
+      server = await startServer({ python: PYTHON, cwd: REPO, port })
+      await page.getByTestId('live-phase').filter({ hasText: 'Live' }).waitFor({ timeout: 40_000 })
+      await page.getByTestId('mic-stop').click()
+    })
+
+    await test('no console errors', async () => {
+      // Expected browser log lines: the network line of the rejected upload (422), and
+      // failed WebSocket connections while the server was down on purpose.
+      const expectedLine = (e) =>
+        (e.test.startsWith('bad file') && /status of 4\d\d/.test(e.text) && /\/predict/.test(e.url)) ||
+        (e.test.startsWith('server restart') &&
+          (/WebSocket connection to .* failed/.test(e.text) || /ERR_CONNECTION_REFUSED/.test(e.text)))
+      const unexpected = consoleErrors.filter((e) => !expectedLine(e))
+      assert(unexpected.length === 0, `console errors:\n${unexpected.map((e) => `[${e.test}] ${e.text} ${e.url}`).join('\n')}`)
+      const expected = consoleErrors.length - unexpected.length
+      if (expected) console.log(`    (ignored ${expected} expected network log line(s): rejected upload / server down on purpose)`)
+    })
+  } finally {
+    await browser?.close().catch(() => {})
+    await server.stop()
+    const failed = results.filter((r) => !r.ok)
+    if (failed.length) console.log(`\nserver log (tail):\n${server.log().split('\n').slice(-25).join('\n')}`)
+  }
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`e2e: timed out after ${TOTAL_TIMEOUT_MS / 1000} s`)
+  process.exit(1) // the 'exit' hook in server.mjs kills the server's process group
+}, TOTAL_TIMEOUT_MS)
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130))
+
+const t0 = Date.now()
+main()
+  .catch((e) => {
+    results.push({ name: currentTest, ok: false, error: e })
+    console.error(`e2e aborted: ${e?.stack || e}`)
+  })
+  .finally(() => {
+    clearTimeout(watchdog)
+    const passed = results.filter((r) => r.ok).length
+    const failed = results.length - passed
+    console.log(`\n${passed} passed, ${failed} failed (${((Date.now() - t0) / 1000).toFixed(0)} s); screenshots in ${path.relative(process.cwd(), SHOTS) || SHOTS}`)
+    process.exit(failed || passed === 0 ? 1 : 0)
+  })

@@ -1,0 +1,72 @@
+import { useCallback, useState } from 'react'
+import { Header } from './components/Header.jsx'
+import { DropZone } from './components/DropZone.jsx'
+import { ExamplesBar } from './components/ExamplesBar.jsx'
+import { ErrorMessage } from './components/ErrorMessage.jsx'
+import { ResultPanel } from './components/ResultPanel.jsx'
+import { LivePanel } from './components/LivePanel.jsx'
+import { useApiInfo } from './hooks/useApiInfo.js'
+import { useClassifier } from './hooks/useClassifier.js'
+import { useExamples } from './hooks/useExamples.js'
+import { useMicStream } from './hooks/useMicStream.js'
+import { humanizeLabel } from './lib/labels.js'
+import { apiUrl } from './lib/api.js'
+
+export default function App() {
+  const api = useApiInfo()
+  const online = api.status === 'online'
+  const config = api.config ?? {}
+  const clf = useClassifier({ maxUploadMb: config.max_upload_mb, topK: 5 })
+  const examples = useExamples(online)
+  const mic = useMicStream({ hopSeconds: config.stream_hop_seconds ?? 0.5 })
+  const [loadingExample, setLoadingExample] = useState(null)
+
+  const tryExample = useCallback(async (ex) => {
+    setLoadingExample(ex.file)
+    try {
+      const file = await examples.load(ex)
+      await clf.classify(file, { autoplay: true, origin: 'example', label: `Example: ${humanizeLabel(ex.label)}` })
+    } catch (e) {
+      clf.fail(e?.title || "Couldn't load that example.", e?.detail || e?.message || '')
+    } finally {
+      setLoadingExample(null)
+    }
+  }, [examples, clf])
+
+  return (
+    <div className="app">
+      <Header status={api.status} detail={api.detail} nClasses={api.labels.length} />
+      {api.status === 'offline' ? (
+        <div className="banner" role="status">
+          Can’t reach the envaudio API. Start it with <code>envaudio serve</code>; this page retries automatically.
+        </div>
+      ) : null}
+      <main className="layout">
+        <section className="card upload" aria-labelledby="upload-title">
+          <div className="card-head">
+            <h2 id="upload-title">Classify a recording</h2>
+          </div>
+          <DropZone onFile={(f) => clf.classify(f)} busy={clf.status === 'loading'} maxUploadMb={config.max_upload_mb} />
+          {clf.status === 'error' ? <ErrorMessage error={clf.error} /> : null}
+          <ExamplesBar {...examples} onTry={tryExample} busyFile={loadingExample} />
+        </section>
+        {clf.status !== 'error' ? (
+          <ResultPanel
+            status={clf.status}
+            result={clf.result}
+            spec={clf.spec}
+            specError={clf.specError}
+            source={clf.source}
+            labels={api.labels}
+          />
+        ) : null}
+        <LivePanel mic={mic} labels={api.labels} apiOnline={online} />
+      </main>
+      <footer className="app-footer">
+        <p>
+          envaudio · log-mel CNN trained on UrbanSound8K · <a href={apiUrl('/docs')}>API docs</a>
+        </p>
+      </footer>
+    </div>
+  )
+}

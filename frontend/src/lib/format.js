@@ -1,0 +1,27 @@
+// Small display formatters.
+
+export function formatPercent(p, digits = 1) {
+  if (!Number.isFinite(p)) return '–'
+  const v = Math.max(0, Math.min(1, p)) * 100
+  return `${v.toFixed(v >= 99.95 || v === 0 ? 0 : digits)}%`
+}
+
+export function formatSeconds(s, digits = 1) {
+  if (!Number.isFinite(s)) return '–'
+  return `${s.toFixed(digits)} s`
+}
+
+export function formatDuration(s) {
+  if (!Number.isFinite(s)) return '–'
+  if (s < 60) return `${s.toFixed(1)} s`
+  const m = Math.floor(s / 60)
+  const rest = s - m * 60
+  return `${m}:${rest.toFixed(0).padStart(2, '0')} min`
+}
+
+export function formatBytes(n) {
+  if (!Number.isFinite(n)) return ''
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`
+  return `${(n / (1024 * 1024)).toFixed(1)} MB`
+}

@@ -1,0 +1,50 @@
+// Label names and per-class colours.
+
+/** "dog_bark" -> "Dog bark", "air-conditioner" -> "Air conditioner". */
+export function humanizeLabel(label) {
+  if (label == null) return ''
+  const text = String(label).replace(/[_-]+/g, ' ').replace(/\s+/g, ' ').trim()
+  if (!text) return ''
+  return text.charAt(0).toUpperCase() + text.slice(1).toLowerCase()
+}
+
+// Tableau-10 style palette: distinct hues, all readable on a dark background.
+export const CLASS_PALETTE = [
+  '#4e9be6', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
+  '#edc948', '#b07aa1', '#ff9da7', '#c49a6c', '#a0cbe8',
+  '#8cd17d', '#d4a6c8',
+]
+
+function hashString(s) {
+  let h = 2166136261
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 16777619)
+  }
+  return h >>> 0
+}
+
+/** Stable colour for a class: by its index in the model's label list when known,
+ *  otherwise by a hash of the name (so colours never depend on result order). */
+export function classColor(label, labels = []) {
+  const i = labels.indexOf(label)
+  const n = CLASS_PALETTE.length
+  return CLASS_PALETTE[(i >= 0 ? i : hashString(String(label))) % n]
+}
+
+/** Accept {"labels": [...]} or a plain list. */
+export function parseLabels(payload) {
+  if (Array.isArray(payload)) return payload.map(String)
+  if (payload && Array.isArray(payload.labels)) return payload.labels.map(String)
+  return []
+}
+
+/** Top-k entries from a {label: p} map, highest first. */
+export function topKFromProbabilities(probabilities, k = 5) {
+  if (!probabilities) return []
+  return Object.entries(probabilities)
+    .map(([label, confidence]) => ({ label, confidence: Number(confidence) }))
+    .filter((e) => Number.isFinite(e.confidence))
+    .sort((a, b) => b.confidence - a.confidence)
+    .slice(0, k)
+}
