@@ -105,13 +105,17 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m envaudio serve` on a free loopback port, until stop()."""
 
-    def __init__(self, *args: str, env: dict | None = None, workers: int = 1, log_dir: Path | None = None,
+    def __init__(self, *args: str, env: dict[str, str | None] | None = None, workers: int = 1, log_dir: Path | None = None,
                  startup_timeout: float = 90.0):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_base = f"ws://127.0.0.1:{self.port}"
         e = dict(os.environ)
-        e.update(env or {})
+        for k, v in (env or {}).items():  # None: remove the variable
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
         self.log_path = Path(log_dir or tempfile.mkdtemp(prefix="envaudio-serve-")) / f"serve-{self.port}.log"
         self._log = open(self.log_path, "wb")
         cmd = [sys.executable, "-m", "envaudio", "serve", "--host", "127.0.0.1", "--port", str(self.port),

@@ -107,7 +107,8 @@ class Settings:
     audio_loader: str = "ffmpeg"  # ffmpeg | soundfile | librosa
     ffmpeg_timeout_seconds: float = 20.0
     model_path: str = str(BUNDLED_MODEL)
-    torch_threads: int = 0  # per server process; 0: torch's default (`envaudio serve` sets cpu_count // workers)
+    serve_workers: int = 1  # uvicorn worker processes (`envaudio serve --workers`)
+    torch_threads: int = 0  # intra-op threads per server process; 0: cpu_count // serve_workers
     cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "envaudio"))
 
     @classmethod

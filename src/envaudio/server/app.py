@@ -27,7 +27,7 @@ from ..predict import Classifier, load_classifier
 from ..settings import PACKAGE_DIR, Settings
 from . import api, site, ws
 from .inference import warm_up
-from .state import ServingState, default_cpu_jobs
+from .state import ServingState, cpu_budget
 
 log = logging.getLogger("envaudio.server")
 
@@ -47,12 +47,12 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
                web_dir: str | Path | None = None) -> FastAPI:
     if settings is None:
         settings = classifier.settings if classifier is not None else Settings.from_env()
-    init_torch(settings.torch_threads)
+    init_torch(settings.torch_threads or cpu_budget(settings))
     state = ServingState(settings=settings, classifier=classifier)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state.limiter = anyio.CapacityLimiter(default_cpu_jobs(settings))
+        state.limiter = anyio.CapacityLimiter(cpu_budget(settings))
         if state.classifier is None:
             try:
                 state.classifier = await anyio.to_thread.run_sync(
@@ -86,8 +86,7 @@ def init_torch(threads: int) -> None:
     thread (e.g. by loading the model in the lifespan's thread pool), every later op run
     from the thread pool was measured ~40x slower here (~500 ms instead of ~10 ms for a
     4-s clip) with 2 threads."""
-    if threads > 0:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(max(1, threads))
     with torch.inference_mode():
         torch.nn.functional.conv2d(torch.zeros(1, 4, 16, 16), torch.zeros(4, 4, 3, 3), padding=1)
 

@@ -17,13 +17,13 @@ from ..settings import Settings
 T = TypeVar("T")
 
 
-def default_cpu_jobs(settings: Settings) -> int:
-    """How many CPU-bound jobs (decode/features/model) run at once in one process.
-    More than the cores available only adds contention; queued jobs wait their turn
-    (off the event loop, so /health and the streams stay responsive)."""
-    if settings.torch_threads > 0:
-        return max(1, settings.torch_threads)
-    return max(1, os.cpu_count() or 1)
+def cpu_budget(settings: Settings) -> int:
+    """CPU cores for one server process: cpu_count // SERVE_WORKERS (at least 1).
+
+    It is both torch's intra-op thread count (unless TORCH_THREADS says otherwise) and how
+    many CPU-bound jobs (decode/features/model) run at once in the process; further jobs
+    wait their turn, off the event loop, so /health and the streams stay responsive."""
+    return max(1, (os.cpu_count() or 1) // max(1, settings.serve_workers))
 
 
 @dataclass

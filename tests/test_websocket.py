@@ -1,0 +1,246 @@
+"""WS /ws/predict against a real `envaudio serve` (websockets client), plus unit tests of
+the ring buffer and the cadence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from envaudio.server import schemas
+from envaudio.server.ws import RingBuffer
+from server_helpers import ServerProcess, decode_spectrogram, noise, scene, tone, wav
+
+RECV_TIMEOUT = 30
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ServerProcess() as srv:
+        yield srv
+
+
+def ws_connect(server, query: str = "", **kw):
+    return connect(server.ws_base + "/ws/predict" + query, open_timeout=20, max_size=2**24, **kw)
+
+
+def recv(ws) -> dict:
+    return json.loads(ws.recv(timeout=RECV_TIMEOUT))
+
+
+def start(ws, **config) -> dict:
+    ws.send(json.dumps({"sample_rate": 16000, **config}))
+    msg = recv(ws)
+    assert msg["type"] == "ready", msg
+    schemas.WsReady.model_validate(msg)
+    return msg
+
+
+def send_audio(ws, x: np.ndarray, chunk: int) -> None:
+    for i in range(0, len(x), chunk):
+        ws.send(x[i:i + chunk].astype("<f4").tobytes())
+
+
+def collect(ws, n_predictions: int) -> list[dict]:
+    """Messages up to and including the n-th prediction."""
+    out, n = [], 0
+    while n < n_predictions:
+        m = recv(ws)
+        out.append(m)
+        n += m["type"] == "prediction"
+    return out
+
+
+def expect_close(ws, code: int = 1008) -> dict:
+    """The error message the server sends before closing, and the close code."""
+    err = recv(ws)
+    assert err["type"] == "error" and isinstance(err["error"], str)
+    with pytest.raises(ConnectionClosed) as info:
+        ws.recv(timeout=RECV_TIMEOUT)
+    assert info.value.rcvd is not None and info.value.rcvd.code == code
+    return err
+
+
+# ---- protocol --------------------------------------------------------------------------
+
+def test_ready_message(server):
+    with ws_connect(server) as ws:
+        msg = start(ws, sample_rate=48000, duration=4.0, top_k=5)
+        assert msg["sample_rate"] == 48000 and msg["model_sample_rate"] == 22050
+        assert msg["window_seconds"] == 4.0 and msg["hop_seconds"] == 0.5 and msg["top_k"] == 5
+
+
+def test_cadence_status_then_predictions_every_half_second(server):
+    """6 s in 0.25-s chunks at 16 kHz (resampled on the server): status messages while
+    the first window fills, then predictions at 4.0, 4.5, 5.0, 5.5, 6.0 s."""
+    with ws_connect(server) as ws:
+        start(ws, sample_rate=16000)
+        send_audio(ws, scene(6.0, 16000), 4000)
+        msgs = collect(ws, 5)
+    statuses = [m for m in msgs if m["type"] == "status"]
+    preds = [m for m in msgs if m["type"] == "prediction"]
+    assert [m["type"] for m in msgs] == ["status"] * 15 + ["prediction"] * 5
+    assert [s["buffered_seconds"] for s in statuses] == [0.25 * i for i in range(1, 16)]
+    assert all(s["window_seconds"] == 4.0 for s in statuses)
+    assert [p["time"] for p in preds] == [4.0, 4.5, 5.0, 5.5, 6.0]
+    labels = list(preds[0]["probabilities"])
+    for p in preds:
+        schemas.WsPrediction.model_validate(p)
+        assert p["window_start"] == pytest.approx(p["time"] - 4.0) and p["window_end"] == p["time"]
+        probs = np.array(list(p["probabilities"].values()))
+        assert abs(probs.sum() - 1) < 1e-3 and p["top_prediction"]["label"] == labels[int(np.argmax(probs))]
+        assert [t["label"] for t in p["top_k"]][0] == p["top_prediction"]["label"] and len(p["top_k"]) == 3
+        sp = p["spectrogram"]
+        assert decode_spectrogram(sp).shape == (64, 173) and sp["duration"] == 4.0
+        assert 0 < p["compute_ms"] < 1000
+
+
+def test_stream_at_model_rate_matches_predict(server):
+    """At 22050 Hz nothing is resampled: the streamed window is exactly the clip, so the
+    prediction and spectrogram equal those of POST /predict."""
+    import httpx
+
+    x = scene(4.0, 22050, seed=7)
+    rest = httpx.post(server.base + "/predict", files={"file": ("a.wav", wav(x, subtype="FLOAT"), "audio/wav")},
+                      timeout=60).json()
+    with ws_connect(server) as ws:
+        start(ws, sample_rate=22050)
+        send_audio(ws, x, 22050 // 4)
+        pred = [m for m in collect(ws, 1) if m["type"] == "prediction"][0]
+    assert pred["time"] == 4.0
+    for label, p in rest["probabilities"].items():
+        assert pred["probabilities"][label] == pytest.approx(p, abs=2e-5)
+    assert pred["spectrogram"]["data"] == rest["spectrogram"]["data"]
+
+
+def test_big_frames_crossing_several_hops_give_one_prediction_each(server):
+    with ws_connect(server) as ws:
+        start(ws, sample_rate=8000)
+        send_audio(ws, noise(7.0, 8000), 8000)  # 1-s frames
+        msgs = collect(ws, 4)
+    assert [m["time"] for m in msgs if m["type"] == "prediction"] == [4.0, 5.0, 6.0, 7.0]
+
+
+def test_reset_clears_the_buffer(server):
+    with ws_connect(server) as ws:
+        start(ws)
+        send_audio(ws, noise(4.5, 16000), 8000)
+        assert [m["time"] for m in collect(ws, 2) if m["type"] == "prediction"] == [4.0, 4.5]
+        ws.send("reset")
+        assert recv(ws) == {"type": "reset"}
+        send_audio(ws, tone(300, 2.0, 16000), 8000)  # half a window: status only
+        msgs = [recv(ws) for _ in range(4)]
+        assert [m["type"] for m in msgs] == ["status"] * 4
+        assert msgs[-1]["buffered_seconds"] == 2.0
+        ws.send(json.dumps({"type": "reset"}))
+        assert recv(ws)["type"] == "reset"
+        send_audio(ws, tone(300, 4.0, 16000), 8000)
+        preds = [m for m in collect(ws, 1) if m["type"] == "prediction"]
+        assert preds[0]["time"] == 4.0  # counted from the reset
+
+
+def test_reduce_payload_query(server):
+    with ws_connect(server, "?reduce_payload=true") as ws:
+        assert start(ws)["reduce_payload"] is True
+        send_audio(ws, noise(4.0, 16000), 16000)
+        pred = [m for m in collect(ws, 1) if m["type"] == "prediction"][0]
+        assert pred.get("spectrogram") is None and len(json.dumps(pred)) < 2000
+    with ws_connect(server) as ws:
+        start(ws, reduce_payload=True, top_k=1)
+        send_audio(ws, noise(4.0, 16000), 16000)
+        pred = [m for m in collect(ws, 1) if m["type"] == "prediction"][0]
+        assert pred.get("spectrogram") is None and len(pred["top_k"]) == 1
+
+
+# ---- bad frames: an error message, and the stream goes on ---------------------------------
+
+@pytest.mark.parametrize("frame,needle", [
+    (b"\x00" * 6, "multiple of 4"),
+    (b"", "empty"),
+    (np.array([0.1, np.nan, 0.2], "<f4").tobytes(), "NaN"),
+    (np.array([0.1, np.inf], "<f4").tobytes(), "NaN or infinite"),
+    (np.zeros(16000 * 6, "<f4").tobytes(), "too long"),
+])
+def test_bad_frames_get_an_error_and_the_stream_goes_on(server, frame, needle):
+    with ws_connect(server) as ws:
+        start(ws)
+        ws.send(noise(0.5, 16000).tobytes())
+        assert recv(ws) == {"type": "status", "buffered_seconds": 0.5, "window_seconds": 4.0}
+        ws.send(frame)
+        err = recv(ws)
+        assert err["type"] == "error" and needle in err["error"], err
+        ws.send(noise(0.5, 16000).tobytes())  # the bad frame was dropped, not buffered
+        assert recv(ws) == {"type": "status", "buffered_seconds": 1.0, "window_seconds": 4.0}
+
+
+def test_unknown_text_and_bad_reconfig_are_not_fatal(server):
+    with ws_connect(server) as ws:
+        start(ws)
+        ws.send("hello?")
+        assert "unknown message" in recv(ws)["error"]
+        ws.send(json.dumps({"sample_rate": 5}))
+        err = recv(ws)
+        assert err["type"] == "error" and "previous config" in err["error"]
+        ws.send(noise(0.5, 16000).tobytes())
+        assert recv(ws)["buffered_seconds"] == 0.5
+        ws.send(json.dumps({"sample_rate": 44100}))  # a valid re-config: new stream
+        assert recv(ws)["sample_rate"] == 44100
+        ws.send(noise(0.5, 44100).tobytes())
+        assert recv(ws)["buffered_seconds"] == 0.5
+
+
+# ---- fatal protocol errors: error message, then close 1008 --------------------------------
+
+@pytest.mark.parametrize("first,needle", [
+    (np.zeros(1600, "<f4").tobytes(), "config"),          # audio before the config
+    ("not json", "JSON"),
+    (json.dumps([16000]), "JSON object"),
+    (json.dumps({"duration": 4.0}), "sample_rate"),
+    (json.dumps({"sample_rate": 4000}), "sample_rate"),
+    (json.dumps({"sample_rate": 400000}), "sample_rate"),
+    (json.dumps({"sample_rate": "fast"}), "sample_rate"),
+    (json.dumps({"sample_rate": 16000, "duration": 2.0}), "duration"),
+    (json.dumps({"sample_rate": 16000, "top_k": 0}), "top_k"),
+    (json.dumps({"sample_rate": 16000, "top_k": 11}), "top_k"),
+    ("reset", "JSON"),
+])
+def test_fatal_first_message_closes_with_1008(server, first, needle):
+    with ws_connect(server) as ws:
+        ws.send(first)
+        err = expect_close(ws, 1008)
+        assert needle in err["error"], err
+
+
+def test_duration_close_to_the_model_window_is_accepted(server):
+    with ws_connect(server) as ws:
+        assert start(ws, duration=4.02)["window_seconds"] == 4.0
+
+
+def test_foreign_browser_origin_is_refused(server):
+    from websockets.exceptions import InvalidStatus
+
+    with pytest.raises(InvalidStatus) as info:
+        with connect(server.ws_base + "/ws/predict", origin="http://evil.example", open_timeout=20):
+            pass
+    assert info.value.response.status_code == 403
+    with connect(server.ws_base + "/ws/predict", origin="http://localhost:5173", open_timeout=20) as ws:
+        start(ws)
+
+
+# ---- units -------------------------------------------------------------------------------
+
+def test_ring_buffer_keeps_the_latest_samples_in_order():
+    rb = RingBuffer(10)
+    rb.write(np.arange(4, dtype=np.float32))
+    assert rb.latest().tolist() == [0, 1, 2, 3]
+    rb.write(np.arange(4, 12, dtype=np.float32))
+    assert rb.latest().tolist() == list(range(2, 12))
+    rb.write(np.arange(12, 15, dtype=np.float32))
+    assert rb.latest().tolist() == list(range(5, 15))
+    rb.write(np.arange(100, 125, dtype=np.float32))  # bigger than the buffer
+    assert rb.latest().tolist() == list(range(115, 125))
+    rb.clear()
+    assert rb.latest().size == 0
