@@ -18,10 +18,8 @@ import argparse
 import io
 import json
 import os
-import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile

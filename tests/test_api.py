@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from envaudio import load_classifier
 from envaudio.server import create_app, schemas
 from envaudio.server.spectrogram import decode_payload, pool_time, spectrogram_payload
-from envaudio.settings import FeatureConfig, Settings
+from envaudio.settings import Settings
 from server_helpers import (clicks, decode_spectrogram, encode, ffmpeg_encode, multipart, noise,
                             noise_bursts, scene, tone, wav)
 
@@ -113,6 +113,13 @@ def test_model_not_loaded_is_503_with_reason(tmp_path):
         assert r.status_code == 503 and "missing.pt" in r.json()["detail"]
         assert c.get("/config").status_code == 503
         assert c.get("/examples").status_code == 200  # the rest still works
+        from starlette.websockets import WebSocketDisconnect
+
+        with c.websocket_connect("/ws/predict") as ws:
+            assert "missing.pt" in ws.receive_json()["error"]
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive_json()
+            assert info.value.code == 1011
 
 
 def test_openapi_documents_the_api(client):
@@ -215,6 +222,16 @@ def test_formats_rates_bit_depths_channels(client, classifier, sr, channels, fmt
     assert d["duration"] == pytest.approx(2.5, abs=0.1)  # lossy codecs pad a little
     assert d["sample_rate"] == 22050
     check_spectrogram(d["spectrogram"], d["duration"])
+
+
+@pytest.mark.parametrize("loader", ["soundfile", "librosa", "ffmpeg"])
+def test_audio_loader_setting(classifier, loader):
+    with make_client(classifier, audio_loader=loader) as c:
+        assert c.app.state.serving.classifier.settings.audio_loader == loader
+        r = post_file(c, encode(tone(440, 1.5, 16000), 16000, "FLAC", "PCM_16"), name="a.flac")
+        assert r.status_code == 200, r.text
+        assert r.json()["duration"] == pytest.approx(1.5, abs=1e-3)
+        assert post_file(c, b"definitely not audio" * 50).status_code == 422
 
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")

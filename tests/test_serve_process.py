@@ -12,7 +12,6 @@ import threading
 import time
 
 import httpx
-import numpy as np
 import pytest
 from websockets.sync.client import connect
 

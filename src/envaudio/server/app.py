@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
                web_dir: str | Path | None = None) -> FastAPI:
     if settings is None:
         settings = classifier.settings if classifier is not None else Settings.from_env()
+    elif classifier is not None and classifier.settings != settings:
+        classifier = Classifier(classifier.model, settings)  # same network, this app's settings
     init_torch(settings.torch_threads or cpu_budget(settings))
     state = ServingState(settings=settings, classifier=classifier)
 

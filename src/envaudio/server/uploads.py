@@ -11,7 +11,7 @@ The file part is kept in memory (it is at most MAX_UPLOAD_MB); nothing touches t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 from python_multipart.exceptions import FormParserError
@@ -46,17 +46,72 @@ class Upload:
     content_type: str | None
 
 
-@dataclass
-class _Part:
-    headers: dict[bytes, bytes] = field(default_factory=dict)
-    name: str | None = None
-    filename: str | None = None
-    is_target: bool = False
-
-
 def too_large(limit_bytes: int) -> HTTPException:
     mb = limit_bytes / (1024 * 1024)
     return HTTPException(413, f"the upload is larger than the limit of {mb:g} MB (MAX_UPLOAD_MB)")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _FieldCollector:
+    """python-multipart callbacks that keep the bytes of one field (the first one named
+    `field_name`) and drop everything else."""
+
+    def __init__(self, field_name: str, limit_bytes: int):
+        self.field_name, self.limit = field_name, limit_bytes
+        self.data = bytearray()
+        self.found = False      # the field's headers were seen
+        self.complete = False   # ... and its closing boundary
+        self.ended = False      # the whole body's closing boundary
+        self.filename: str | None = None
+        self.content_type: str | None = None
+        self._in_target = False
+        self._headers: dict[bytes, bytes] = {}
+        self._hname = self._hvalue = b""
+
+    def callbacks(self) -> dict:
+        return {name: getattr(self, name) for name in (
+            "on_part_begin", "on_part_data", "on_part_end", "on_header_field", "on_header_value",
+            "on_header_end", "on_headers_finished", "on_end")}
+
+    def on_part_begin(self) -> None:
+        self._headers, self._in_target = {}, False
+
+    def on_header_field(self, buf: bytes, start: int, end: int) -> None:
+        self._hname += buf[start:end]
+
+    def on_header_value(self, buf: bytes, start: int, end: int) -> None:
+        self._hvalue += buf[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._hname.lower()] = self._hvalue
+        self._hname = self._hvalue = b""
+
+    def on_headers_finished(self) -> None:
+        _, opts = parse_options_header(self._headers.get(b"content-disposition", b""))
+        name = opts.get(b"name")
+        if self.found or name is None or name.decode("utf-8", "replace") != self.field_name:
+            return
+        self.found = self._in_target = True
+        fn = opts.get(b"filename")
+        self.filename = fn.decode("utf-8", "replace") if fn is not None else None
+        ctype = self._headers.get(b"content-type")
+        self.content_type = ctype.decode("latin-1") if ctype else None
+
+    def on_part_data(self, buf: bytes, start: int, end: int) -> None:
+        if self._in_target:
+            if len(self.data) + (end - start) > self.limit:
+                raise _TooLarge()
+            self.data += buf[start:end]
+
+    def on_part_end(self) -> None:
+        if self._in_target:
+            self.complete, self._in_target = True, False
+
+    def on_end(self) -> None:
+        self.ended = True
 
 
 async def read_upload(request: Request, limit_bytes: int, field_name: str = "file") -> Upload:
@@ -78,55 +133,11 @@ async def read_upload(request: Request, limit_bytes: int, field_name: str = "fil
             declared_n = int(declared)
         except ValueError:
             raise HTTPException(400, "invalid Content-Length header") from None
-        if declared_n > body_limit:
+        if declared_n > body_limit:  # refused before reading a byte of it
             raise too_large(limit_bytes)
 
-    data = bytearray()
-    state = {"part": None, "found": None, "done": False, "ended": False, "hname": b"", "hvalue": b""}
-
-    def on_part_begin() -> None:
-        state["part"] = _Part()
-
-    def on_header_field(buf: bytes, start: int, end: int) -> None:
-        state["hname"] += buf[start:end]
-
-    def on_header_value(buf: bytes, start: int, end: int) -> None:
-        state["hvalue"] += buf[start:end]
-
-    def on_header_end() -> None:
-        state["part"].headers[state["hname"].lower()] = state["hvalue"]
-        state["hname"], state["hvalue"] = b"", b""
-
-    def on_headers_finished() -> None:
-        part: _Part = state["part"]
-        _, opts = parse_options_header(part.headers.get(b"content-disposition", b""))
-        name = opts.get(b"name")
-        part.name = name.decode("utf-8", "replace") if name is not None else None
-        fn = opts.get(b"filename")
-        part.filename = fn.decode("utf-8", "replace") if fn is not None else None
-        part.is_target = part.name == field_name and state["found"] is None
-        if part.is_target:
-            state["found"] = part
-
-    def on_part_data(buf: bytes, start: int, end: int) -> None:
-        if state["part"].is_target:
-            if len(data) + (end - start) > limit_bytes:
-                raise _TooLarge()
-            data.extend(buf[start:end])
-
-    def on_part_end() -> None:
-        if state["part"].is_target:
-            state["done"] = True
-
-    def on_end() -> None:
-        state["ended"] = True
-
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_part_end": on_part_end,
-        "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-        "on_end": on_end,
-    })
+    form = _FieldCollector(field_name, limit_bytes)
+    parser = MultipartParser(boundary, form.callbacks())
     received = 0
     try:
         async for chunk in request.stream():
@@ -135,7 +146,7 @@ async def read_upload(request: Request, limit_bytes: int, field_name: str = "fil
                 raise _TooLarge()
             if chunk:
                 parser.write(chunk)
-            if state["ended"]:
+            if form.ended:
                 break  # anything after the closing boundary is ignored
         parser.finalize()
     except _TooLarge:
@@ -145,18 +156,11 @@ async def read_upload(request: Request, limit_bytes: int, field_name: str = "fil
     except ClientDisconnect:
         raise HTTPException(400, "the client disconnected during the upload") from None
 
-    part = state["found"]
-    if part is None:
-        if received == 0 or not state["ended"]:
+    if not form.found:
+        if not form.ended:
             raise HTTPException(400, "malformed multipart/form-data body (empty or cut off)")
         raise HTTPException(422, f"no '{field_name}' field in the form: send the audio as "
                                  f"multipart/form-data field '{field_name}'")
-    if not state["done"]:
+    if not form.complete:
         raise HTTPException(400, "the upload was cut off: the multipart body is incomplete")
-    ctype = part.headers.get(b"content-type")
-    return Upload(data=bytes(data), filename=part.filename,
-                  content_type=ctype.decode("latin-1") if ctype else None)
-
-
-class _TooLarge(Exception):
-    pass
+    return Upload(data=bytes(form.data), filename=form.filename, content_type=form.content_type)
