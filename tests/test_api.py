@@ -353,6 +353,17 @@ def test_truncated_audio_data_is_never_a_500(client, classifier):
             assert isinstance(r.json()["detail"], str)
 
 
+@pytest.mark.parametrize("sr", [8000, 22050, 192000])
+@pytest.mark.parametrize("n", [1, 2, 100])
+def test_a_few_samples_at_any_rate(client, sr, n):
+    data = wav(np.full(n, 0.5, np.float32), sr)
+    for path in ("/predict", "/spectrogram"):
+        r = post_file(client, data, path=path)
+        assert r.status_code in (200, 422), (path, r.status_code, r.text)
+        if r.status_code == 422:
+            assert "too short" in r.json()["detail"]
+
+
 def test_missing_file_field(client):
     r = client.post("/predict", files={"audio": ("a.wav", wav(tone()), "audio/wav")})
     assert r.status_code == 422 and "'file'" in r.json()["detail"]

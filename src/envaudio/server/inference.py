@@ -89,6 +89,8 @@ def decode_upload(clf: Classifier, settings: Settings, data: bytes) -> np.ndarra
         raise HTTPException(422, str(e)) from None
     except MemoryError:
         raise HTTPException(413, "the audio is too large to decode") from None
+    if wave.size == 0:  # e.g. a couple of samples at 192 kHz: nothing left at the model's rate
+        raise HTTPException(422, "the audio is too short to analyse")
     seconds = len(wave) / clf.sample_rate
     if seconds > limit + 0.5:  # half a second of slack for decoder padding
         raise too_long(seconds, limit)
@@ -119,7 +121,10 @@ def predict_bytes(clf: Classifier, settings: Settings, data: bytes, top_k: int,
                   reduce_payload: bool, filename: str | None = None) -> bytes:
     t0 = time.perf_counter()
     wave = decode_upload(clf, settings, data)
-    pred = clf.classify_waveform(wave, clf.sample_rate, keep_features=False)
+    try:
+        pred = clf.classify_waveform(wave, clf.sample_rate, keep_features=False)
+    except AudioError as e:  # the waveform checks of the Python API
+        raise HTTPException(422, str(e)) from None
     d = prediction_dict(pred, top_k)
     d["sample_rate"] = clf.sample_rate
     d["filename"] = filename
