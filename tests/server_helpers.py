@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -116,7 +117,8 @@ class ServerProcess:
                 e.pop(k, None)
             else:
                 e[k] = v
-        self.log_path = Path(log_dir or tempfile.mkdtemp(prefix="envaudio-serve-")) / f"serve-{self.port}.log"
+        self._own_dir = None if log_dir else tempfile.mkdtemp(prefix="envaudio-serve-")
+        self.log_path = Path(log_dir or self._own_dir) / f"serve-{self.port}.log"
         self._log = open(self.log_path, "wb")
         cmd = [sys.executable, "-m", "envaudio", "serve", "--host", "127.0.0.1", "--port", str(self.port),
                "--workers", str(workers), *args]
@@ -134,15 +136,18 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"envaudio serve exited with {self.proc.returncode}:\n{self.log()}")
+                message = f"envaudio serve exited with {self.proc.returncode}:\n{self.log()}"
+                self.stop()
+                raise RuntimeError(message)
             try:
                 if httpx.get(self.base + "/health", timeout=2.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        message = f"envaudio serve did not become healthy in {timeout} s:\n{self.log()}"
         self.stop()
-        raise RuntimeError(f"envaudio serve did not become healthy in {timeout} s:\n{self.log()}")
+        raise RuntimeError(message)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -153,7 +158,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
+        if self._own_dir:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
 
     def __enter__(self) -> "ServerProcess":
         return self
