@@ -52,6 +52,8 @@ class TrainConfig:
     num_time_masks: int = 2
     num_freq_masks: int = 2
     stretch: float = 0.15  # random time / frequency scaling of +-15 %
+    eq_db: float = 6.0
+    lowpass_p: float = 0.15
     class_weights: bool = True
     ema_decay: float = 0.995
     label_smoothing: float = 0.05
@@ -133,6 +135,24 @@ def _stretch(x: torch.Tensor, amount: float) -> torch.Tensor:
                          align_corners=False).squeeze(1)
 
 
+def _random_eq(x: torch.Tensor, max_db: float, lowpass_p: float) -> torch.Tensor:
+    """Recording-chain variety: a smooth random gain curve over the mel bands (tilt + one
+    slow wiggle, up to +-max_db), and sometimes a low-pass, as from a low-rate recorder."""
+    b, m, _ = x.shape
+    pos = torch.linspace(-1, 1, m, device=x.device).view(1, m, 1)
+    tilt = (torch.rand(b, 1, 1, device=x.device) * 2 - 1) * max_db
+    wig = (torch.rand(b, 1, 1, device=x.device) * 2 - 1) * max_db * 0.5
+    phase = torch.rand(b, 1, 1, device=x.device) * 6.283
+    floor = x.amin(dim=(1, 2), keepdim=True)
+    y = torch.maximum(x + tilt * pos + wig * torch.sin(3.14 * pos + phase), floor)
+    if lowpass_p > 0:
+        cut = (m * (0.55 + 0.4 * torch.rand(b, 1, 1, device=x.device))).long()
+        band = torch.arange(m, device=x.device).view(1, m, 1)
+        hit = (torch.rand(b, 1, 1, device=x.device) < lowpass_p) & (band >= cut)
+        y = torch.where(hit, floor, y)
+    return y
+
+
 def _spec_augment(x: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     b, m, t = x.shape
     fill = x.mean(dim=(1, 2), keepdim=True)
@@ -168,6 +188,8 @@ def _mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, top_db: float):
 
 def augment(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, top_db: float):
     x = _time_roll(x)
+    if cfg.eq_db > 0:
+        x = _random_eq(x, cfg.eq_db, cfg.lowpass_p)
     if cfg.stretch > 0:
         x = _stretch(x, cfg.stretch)
     x, y = _mixup(x, y, cfg.mixup_alpha, top_db)
@@ -277,8 +299,9 @@ class Trainer:
         counts = torch.bincount(self.y_train, minlength=len(self.labels)).float()
         if not self.cfg.class_weights:
             return torch.ones(len(self.labels))
-        w = counts.sum() / (len(self.labels) * counts.clamp_min(1))
-        w = w.clamp(max=5.0)
+        # Square root of inverse frequency: rare classes (gun shot, car horn) count more,
+        # but not so much that the model starts calling every rumble a gun shot.
+        w = (counts.sum() / (len(self.labels) * counts.clamp_min(1))).sqrt()
         return w / (w * counts).sum() * counts.sum()  # mean weight over the data stays 1
 
     # -- checkpoints

@@ -1,0 +1,57 @@
+"""Training speed: clips/s of feature extraction (decode + log-mel, all cores) and seconds
+per training epoch, on the real UrbanSound8K subset (or any UrbanSound8K root).
+
+    python benchmarks/bench_train.py [--data-root ../shared/data/urbansound8k-subset] [--epochs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from envaudio.data import FeatureCache, prepare_dataset
+from envaudio.settings import get_settings
+from envaudio.train import TrainConfig, train
+
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "urbansound8k-subset"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-root", default=str(DEFAULT_ROOT))
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--width", type=int, default=get_settings().model_width)
+    args = ap.parse_args()
+    if not Path(args.data_root, "metadata", "UrbanSound8K.csv").is_file():
+        print(f"bench_train: no UrbanSound8K data at {args.data_root}", file=sys.stderr)
+        return 2
+    s = get_settings()
+    ds = prepare_dataset(args.data_root)
+    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = FeatureCache(tmp, s.features)
+        t = time.perf_counter()
+        cache.get_many([c.file_path for c in ds.clips], progress=False)
+        dt = time.perf_counter() - t
+        print(f"feature extraction: {len(ds.clips)} clips in {dt:.1f} s = {len(ds.clips) / dt:.0f} clips/s "
+              f"(decode + resample + log-mel, {os.cpu_count()} processes)")
+        t = time.perf_counter()
+        cache.get_many([c.file_path for c in ds.clips], progress=False)
+        print(f"feature cache read: {time.perf_counter() - t:.2f} s")
+        cfg = TrainConfig(epochs=args.epochs, width=args.width, progress=False, cache_dir=tmp)
+        res = train(ds.clips, ds.labels, ds.folds, [], cfg, s.features, None, Path(tmp) / "run")
+        per_epoch = [h["seconds"] for h in res.history]
+        print(f"training: {len(ds.clips)} clips/epoch, width {args.width}: "
+              f"{sum(per_epoch) / len(per_epoch):.1f} s per epoch "
+              f"({len(ds.clips) * len(per_epoch) / sum(per_epoch):.0f} clips/s with augmentation)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
