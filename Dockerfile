@@ -1,0 +1,77 @@
+# envaudio: the API and the web app in one image (CPU inference).
+#
+#   docker build -t envaudio .
+#   docker run --rm -p 8000:8000 envaudio            # http://localhost:8000
+#   docker run --rm -p 8000:8000 -e ENVAUDIO_SERVE_WORKERS=2 envaudio
+#
+# Settings come from the environment (ALLOWED_ORIGINS, MAX_UPLOAD_MB, ENVAUDIO_*; see
+# src/envaudio/settings.py). The command can be overridden as a whole, e.g.
+#   docker run --rm -p 8000:8000 envaudio envaudio serve --host 0.0.0.0 --port 8000 --workers 2
+# or a trained model mounted in:
+#   docker run --rm -p 8000:8000 -v "$PWD/artifacts:/models:ro" \
+#     -e ENVAUDIO_MODEL_PATH=/models/cnn.pt envaudio
+
+# ---------------------------------------------------------------- 1. the web app
+FROM node:20-slim AS web
+# vite.config.js writes the build to ../src/envaudio/web, i.e. /build/src/envaudio/web here.
+WORKDIR /build/frontend
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY frontend/ ./
+RUN npm run build --silent
+
+# ---------------------------------------------------------------- 2. the Python package
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+# ffmpeg decodes M4A/MP3/OGG uploads (AUDIO_LOADER=ffmpeg, the default); libsndfile1 for
+# soundfile (its wheels bundle a copy, the system one is the fallback).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg libsndfile1 \
+    && rm -rf /var/lib/apt/lists/*
+
+# The same steps as scripts/bootstrap.sh: pip upgraded, torch first and pinned (the pin
+# must equal the one in pyproject.toml), then the package. One difference: the index URL.
+# bootstrap.sh runs where pip's configured index already serves the CPU build of torch;
+# from plain PyPI, Linux torch wheels pull in the multi-GB CUDA libraries, so here it
+# comes from PyTorch's CPU index (2.13.0+cpu satisfies the package's torch==2.13.0).
+# Own layer: it is the big one, and it only changes with the pin.
+RUN python -m pip install --upgrade pip \
+    && python -m pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+
+WORKDIR /tmp/envaudio-src
+COPY pyproject.toml ./
+COPY src/ ./src/
+# The built web app becomes package data (pyproject: package-data "web/**/*"), next to
+# the bundled model and example clips (assets/).
+COPY --from=web /build/src/envaudio/web/ ./src/envaudio/web/
+# Non-editable install: the package, model, examples and web app land in site-packages.
+RUN python -m pip install . \
+    && python -c "import envaudio.settings as s; assert (s.PACKAGE_DIR / 'web' / 'index.html').is_file() and s.BUNDLED_MODEL.is_file() and (s.PACKAGE_DIR / 'assets' / 'examples' / 'examples.json').is_file(), 'package data missing'" \
+    && rm -rf /tmp/envaudio-src
+
+# Unprivileged user (numeric, so Kubernetes' runAsNonRoot can check it). The feature
+# cache (`envaudio train/evaluate` only) goes to its home directory.
+RUN useradd --create-home --uid 10001 --user-group --shell /usr/sbin/nologin envaudio
+USER 10001:10001
+WORKDIR /home/envaudio
+
+# Uvicorn worker processes (`envaudio serve --workers` defaults to this). Each worker
+# loads its own copy of the model and gets cpu_count // workers torch threads; os.cpu_count()
+# sees the host's cores, not a --cpus limit, so with a CPU limit also set
+# ENVAUDIO_TORCH_THREADS (e.g. --cpus 4 with 2 workers: ENVAUDIO_TORCH_THREADS=2).
+ENV ENVAUDIO_SERVE_WORKERS=1
+
+EXPOSE 8000
+
+# /health answers 200 once the model is loaded and warmed up, 503 before (or if it could
+# not be loaded). No curl in the slim image: Python's urllib (an HTTP error raises, exit 1).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"]
+
+CMD ["envaudio", "serve", "--host", "0.0.0.0", "--port", "8000"]
