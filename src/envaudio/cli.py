@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the API and the web app")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--workers", type=int, default=s.serve_workers,
+                   help="uvicorn worker processes (default: ENVAUDIO_SERVE_WORKERS, else 1)")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     return parser
 
