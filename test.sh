@@ -9,6 +9,7 @@ need_apt=()
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v flac >/dev/null 2>&1 || need_apt+=(flac)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)  # the reverse-proxy config test
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="none"; fi
   if [ "$SUDO" != none ]; then

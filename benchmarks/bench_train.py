@@ -44,7 +44,8 @@ def main() -> int:
         t = time.perf_counter()
         cache.get_many([c.file_path for c in ds.clips], progress=False)
         print(f"feature cache read: {time.perf_counter() - t:.2f} s")
-        cfg = TrainConfig(epochs=args.epochs, width=args.width, progress=False, cache_dir=tmp)
+        cfg = TrainConfig(settings=s.replace(epochs=args.epochs, model_width=args.width, cache_dir=tmp),
+                          progress=False)
         res = train(ds.clips, ds.labels, ds.folds, [], cfg, s.features, None, Path(tmp) / "run")
         per_epoch = [h["seconds"] for h in res.history]
         print(f"training: {len(ds.clips)} clips/epoch, width {args.width}: "

@@ -20,7 +20,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   log "installing envaudio and its dependencies (torch CPU build, pinned)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-  .venv/bin/python -m pip install --quiet "torch==2.13.0"
+  # Outside this project's machines, plain PyPI gives Linux a CUDA build even when pinned:
+  # set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu there for the CPU wheel.
+  .venv/bin/python -m pip install --quiet "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
   .venv/bin/python -m pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"
   echo "$want" > "$stamp"
 fi

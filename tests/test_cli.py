@@ -133,6 +133,12 @@ def test_errors_are_one_clear_line(args, msg, tmp_path):
         assert msg in lines[0]
 
 
+def test_bad_setting_in_environment_is_one_line(tmp_path):
+    r = run_cli("predict", "x.wav", env={"ENVAUDIO_N_MELS": "lots"}, cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "envaudio: error: N_MELS='lots' is not a valid int"
+
+
 def test_predict_bad_audio_file(trained, tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all" * 50)
@@ -165,7 +171,7 @@ def test_kill_and_resume(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     log = run_dir / "train_log.csv"
     deadline = time.time() + 120
-    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 4):
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -109,18 +109,9 @@ def test_rank0_model_loads_and_classifies(runs):
 
 
 def test_every_rank_took_optimizer_steps(runs):
-    """Per-rank evidence that both processes trained (not only that rank 0 did: with DDP
-    rank 0 could not finish its backward passes without rank 1's all-reduces, but the
-    card says so explicitly when train.py records `steps_per_rank`)."""
+    """Per-rank evidence that both processes trained (the card records each rank's
+    optimizer steps), each on half of the clips."""
     card, single = _card(runs["ddp"]), _card(runs["single"])
-    if "steps_per_rank" not in card:
-        pytest.skip("train.py does not record steps_per_rank in the model card yet")
     n = PER_CLASS * N_CLASSES
     assert single["steps_per_rank"] == [(n // BATCH) * EPOCHS]
     assert card["steps_per_rank"] == [(n // 2 // BATCH) * EPOCHS] * 2
-
-
-def test_fast_enough(runs):
-    # Two CPU processes on a 2-core machine: generous, but catches a hang that only a
-    # timeout would end (e.g. a rank waiting at a barrier the other never reaches).
-    assert runs["ddp"]["seconds"] < 60, runs["ddp"]["seconds"]

@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     from .model import ModelError
     from .settings import SettingsError
 
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except SettingsError as e:  # a bad ENVAUDIO_* variable: say which, no traceback
+        print(f"envaudio: error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()

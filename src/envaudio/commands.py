@@ -30,18 +30,27 @@ def _train_config(args):
     from .train import TrainConfig
 
     s = get_settings()
-    return TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=s.weight_decay,
-        patience=args.patience, seed=args.seed, members=args.members, width=args.width,
-        dropout=s.dropout, mixup_alpha=args.mixup, spec_augment=not args.no_spec_augment and s.spec_augment,
-        time_mask_param=s.time_mask_param, freq_mask_param=s.freq_mask_param,
-        num_time_masks=s.num_time_masks, num_freq_masks=s.num_freq_masks,
-        class_weights=not args.no_class_weights, device=args.device, workers=args.workers,
-        progress=not args.quiet, cache_dir=s.cache_dir,
+    s = s.replace(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, patience=args.patience,
+        seed=args.seed, model_width=args.width, mixup_alpha=args.mixup,
+        spec_augment=s.spec_augment and not args.no_spec_augment,
+        class_weights=s.class_weights and not args.no_class_weights,
     )
+    return TrainConfig(settings=s, members=args.members, device=args.device, workers=args.workers,
+                       progress=not args.quiet)
 
 
 def cmd_train(args) -> int:
+    try:
+        return _train(args)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(args) -> int:
     from .train import dist_info, train
 
     s = get_settings()

@@ -98,6 +98,12 @@ class Settings:
     num_freq_masks: int = 2
     model_width: int = 16
     dropout: float = 0.3
+    stretch: float = 0.15  # random time / frequency scaling of the spectrogram, +-15 %
+    eq_db: float = 6.0  # random EQ tilt, +-dB
+    lowpass_p: float = 0.15  # share of batches' examples low-passed (as a low-rate recorder)
+    class_weights: bool = True  # square-root inverse class frequency
+    ema_decay: float = 0.995
+    label_smoothing: float = 0.05
     # serving
     allowed_origins: str = (
         "http://localhost:5173,http://127.0.0.1:5173,http://localhost:8000,http://127.0.0.1:8000"

@@ -17,7 +17,7 @@ import os
 import random
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,43 +28,42 @@ import torch.nn.functional as F
 from .data import Clip, DatasetError, FeatureCache, select_folds
 from .evaluate import classification_metrics
 from .model import AudioCNN, atomic_torch_save, build_net, member_state, save_model
-from .settings import FeatureConfig
+from .settings import FeatureConfig, Settings
 
 CITATION = ("J. Salamon, C. Jacoby and J. P. Bello, 'A Dataset and Taxonomy for Urban Sound "
             "Research', 22nd ACM International Conference on Multimedia, Orlando USA, 2014.")
 
 
+# Hyper-parameters recorded in the model card (read from the settings object).
+TRAIN_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "patience", "seed",
+              "model_width", "dropout", "mixup_alpha", "spec_augment", "time_mask_param",
+              "freq_mask_param", "num_time_masks", "num_freq_masks", "stretch", "eq_db",
+              "lowpass_p", "class_weights", "ema_decay", "label_smoothing")
+_ALIASES = {"lr": "learning_rate", "width": "model_width"}
+
+
 @dataclass
 class TrainConfig:
-    epochs: int = 60
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 1e-3
-    patience: int = 15
-    seed: int = 1234
+    """One training run: the hyper-parameters come from the settings object (one place for
+    every default, overridable from the environment); the rest says how to run."""
+
+    settings: Settings = field(default_factory=Settings)
     members: int = 1
-    width: int = 16
-    dropout: float = 0.3
-    mixup_alpha: float = 0.4
-    spec_augment: bool = True
-    time_mask_param: int = 24
-    freq_mask_param: int = 10
-    num_time_masks: int = 2
-    num_freq_masks: int = 2
-    stretch: float = 0.15  # random time / frequency scaling of +-15 %
-    eq_db: float = 6.0
-    lowpass_p: float = 0.15
-    class_weights: bool = True
-    ema_decay: float = 0.995
-    label_smoothing: float = 0.05
     device: str = "auto"
     workers: int | None = None
     progress: bool = True
-    cache_dir: str = ""
+
+    def __getattr__(self, name: str):
+        if name == "settings":  # not set yet (during copy/unpickle)
+            raise AttributeError(name)
+        return getattr(self.settings, _ALIASES.get(name, name))
 
     @property
     def arch(self) -> dict:
         return {"name": "AudioCNN", "width": self.width, "dropout": self.dropout}
+
+    def hyperparameters(self) -> dict:
+        return {"members": self.members, **{k: getattr(self.settings, k) for k in TRAIN_KEYS}}
 
 
 @dataclass
@@ -93,7 +92,12 @@ def init_distributed(device: torch.device) -> bool:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        from datetime import timedelta
+
+        # Rank 0 may spend long on the feature cache while the others wait at a barrier.
+        minutes = float(os.environ.get("ENVAUDIO_DIST_TIMEOUT_MINUTES", 120))
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo",
+                                timeout=timedelta(minutes=minutes))
     return True
 
 
@@ -275,6 +279,8 @@ class Trainer:
         self.device = pick_device(cfg.device)
         self.distributed = init_distributed(self.device)
         self.main = self.rank == 0
+        self.commit = git_commit()  # the code this run started from
+        self.steps_taken = 0  # optimizer steps of this process (all members, this run)
 
     # -- data
     def load_features(self) -> None:
@@ -283,7 +289,7 @@ class Trainer:
         if self.distributed:  # rank 0 fills the cache, the others then read it
             import torch.distributed as dist
 
-            if self.main:
+            if dist_info()[1] == 0:  # local rank 0: one filler per machine
                 cache.get_many([c.file_path for c in clips], self.cfg.workers, self.cfg.progress)
             dist.barrier()
         feats = cache.get_many([c.file_path for c in clips], self.cfg.workers,
@@ -367,7 +373,9 @@ class Trainer:
             sched.load_state_dict(es["sched"])
             start_epoch, best, best_state = es["epoch"] + 1, es["best"], es["best_state"]
             best_epoch, bad = es["best_epoch"], es["bad"]
-            torch.set_rng_state(es["rng"])
+            torch.set_rng_state(es["rng"])  # rank 0's state: the other ranks draw their own
+            if self.rank:
+                torch.manual_seed(seed + 1 + self.rank + 100003 * start_epoch)
             if self.main:
                 print(f"resumed member {member + 1} at epoch {start_epoch}")
         from tqdm import tqdm
@@ -395,6 +403,7 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                self.steps_taken += 1
                 sched.step()
                 ema.update(net)
                 tot_loss += loss.item() * len(idx)
@@ -453,6 +462,19 @@ class Trainer:
         dist.broadcast(t, src=0)
         return bool(t.item())
 
+    def _steps_per_rank(self) -> list[int]:
+        """Every rank's optimizer steps, gathered on all ranks (rank 0 records them in the
+        model card: each process of a torchrun job must have trained)."""
+        if not self.distributed:
+            return [self.steps_taken]
+        import torch.distributed as dist
+
+        t = torch.zeros(self.world, dtype=torch.long,
+                        device=self.device if self.device.type == "cuda" else "cpu")
+        t[self.rank] = self.steps_taken
+        dist.all_reduce(t)
+        return [int(s) for s in t.tolist()]
+
     def _log_epoch(self, row: dict) -> None:
         path = self.run_dir / "train_log.csv"
         cols = ["member", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
@@ -470,6 +492,7 @@ class Trainer:
         print(msg + f"  ({row['seconds']:.1f} s)", flush=True)
 
     def _finish(self, done: list[dict], history: list[dict], seconds: float) -> TrainResult:
+        steps_per_rank = self._steps_per_rank()  # a collective: every rank gets here
         val_metrics = None
         if self.x_val is not None:
             from .model import Ensemble
@@ -485,7 +508,7 @@ class Trainer:
         card = {
             "name": "envaudio AudioCNN",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "git_commit": git_commit(),
+            "git_commit": self.commit,
             "dataset": "UrbanSound8K",
             "dataset_citation": CITATION,
             "train_folds": self.folds.get("train"),
@@ -500,9 +523,9 @@ class Trainer:
                 "n": val_metrics["n"]},
             "training_seconds": round(seconds, 1),
             "world_size": self.world,
+            "steps_per_rank": steps_per_rank,
             "device": str(self.device),
-            "train_config": {k: v for k, v in asdict(self.cfg).items()
-                             if k not in ("progress", "workers", "cache_dir")},
+            "train_config": self.cfg.hyperparameters(),
             "features": self.fcfg.to_dict(),
             "labels": self.labels,
         }
