@@ -40,7 +40,7 @@ def main() -> int:
         cache.get_many([c.file_path for c in ds.clips], progress=False)
         dt = time.perf_counter() - t
         print(f"feature extraction: {len(ds.clips)} clips in {dt:.1f} s = {len(ds.clips) / dt:.0f} clips/s "
-              f"(decode + resample + log-mel, {os.cpu_count()} processes)")
+              f"(decode + resample + log-mel, {os.cpu_count()} threads)")
         t = time.perf_counter()
         cache.get_many([c.file_path for c in ds.clips], progress=False)
         print(f"feature cache read: {time.perf_counter() - t:.2f} s")

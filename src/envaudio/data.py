@@ -17,6 +17,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .audio import AudioError, load_audio
+from .features import start_torch_threads
 from .settings import FeatureConfig
 from .windows import window_features
 
@@ -184,6 +185,7 @@ def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.
     if workers <= 1 or len(paths) < 4:
         yield from map(_file_windows, jobs)
         return
+    start_torch_threads()
     with ThreadPoolExecutor(workers, thread_name_prefix="envaudio-features") as ex:
         yield from ex.map(_file_windows, jobs)
 

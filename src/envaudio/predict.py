@@ -99,7 +99,7 @@ class Classifier:
         probs = self.predict_features(feats)
         return self._result(wave, starts, feats, probs, keep_features)
 
-    def predict_features(self, feats: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    def predict_features(self, feats: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """(n, n_mels, frames) -> probabilities (n, n_classes)."""
         out = []
         for i in range(0, len(feats), batch_size):

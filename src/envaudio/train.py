@@ -330,6 +330,9 @@ class Trainer:
         t_start = time.time()
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            # A kill during a save leaves its temp file behind (the checkpoint stays whole).
+            for stale in self.run_dir.glob(self.ckpt_path.name + ".*.tmp"):
+                stale.unlink(missing_ok=True)
         self.load_features()
         ckpt = self.load_checkpoint() if resume else None
         if resume and ckpt is None and self.main:

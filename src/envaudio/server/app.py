@@ -23,6 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from .. import __version__
+from ..features import start_torch_threads
 from ..predict import Classifier, load_classifier
 from ..settings import PACKAGE_DIR, Settings
 from . import api, site, ws
@@ -89,8 +90,7 @@ def init_torch(threads: int) -> None:
     from the thread pool was measured ~40x slower here (~500 ms instead of ~10 ms for a
     4-s clip) with 2 threads."""
     torch.set_num_threads(max(1, threads))
-    with torch.inference_mode():
-        torch.nn.functional.conv2d(torch.zeros(1, 4, 16, 16), torch.zeros(4, 4, 3, 3), padding=1)
+    start_torch_threads()
 
 
 def _check_stream_settings(state: ServingState) -> None:
