@@ -63,19 +63,22 @@ class FeatureConfig:
         return ",".join(f"{k}={v}" for k, v in sorted(self.to_dict().items()))
 
 
+_F = FeatureConfig()  # the feature defaults live in FeatureConfig alone
+
+
 @dataclass(frozen=True)
 class Settings:
     # audio + features (defaults for training; a loaded model brings its own)
-    sample_rate: int = 22050
-    duration: float = 4.0
-    n_fft: int = 1024
-    hop_length: int = 512
-    n_mels: int = 64
-    fmin: float = 0.0
-    top_db: float = 80.0
-    rms_normalize: bool = True
-    rms_target: float = 0.1
-    pad_mode: str = "loop"
+    sample_rate: int = _F.sample_rate
+    duration: float = _F.duration
+    n_fft: int = _F.n_fft
+    hop_length: int = _F.hop_length
+    n_mels: int = _F.n_mels
+    fmin: float = _F.fmin
+    top_db: float = _F.top_db
+    rms_normalize: bool = _F.rms_normalize
+    rms_target: float = _F.rms_target
+    pad_mode: str = _F.pad_mode
     # long audio: 4-s windows, 50% overlap
     window_overlap: float = 0.5
     # streaming
@@ -147,12 +150,8 @@ class Settings:
 
     @property
     def features(self) -> FeatureConfig:
-        return FeatureConfig(
-            sample_rate=self.sample_rate, duration=self.duration, n_fft=self.n_fft,
-            hop_length=self.hop_length, n_mels=self.n_mels, fmin=self.fmin,
-            top_db=self.top_db, rms_normalize=self.rms_normalize,
-            rms_target=self.rms_target, pad_mode=self.pad_mode,
-        )
+        return FeatureConfig(**{f.name: getattr(self, f.name) for f in fields(FeatureConfig)
+                                if hasattr(self, f.name)})
 
     @property
     def origins(self) -> list[str]:
