@@ -134,6 +134,19 @@ def test_openapi_documents_the_api(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_docs_page_needs_no_internet(client):
+    """Swagger UI's script and style come from this server, not a CDN."""
+    import re
+
+    page = client.get("/docs").text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page) + re.findall(r"url: *'([^']+)'", page)
+    assert urls and all(u.startswith("/") for u in urls), urls
+    for u in urls:
+        r = client.get(u)
+        assert r.status_code == 200 and len(r.content) > 100, u
+    assert "SwaggerUIBundle" in client.get("/docs-assets/swagger-ui-bundle.js").text[:200000]
+
+
 # ---- /predict ------------------------------------------------------------------------
 
 def test_predict_4s_clip_structure_and_payload_size(client, classifier):

@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
         yield
 
     app = FastAPI(title="envaudio", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
+    _install_docs(app)
     app.state.serving = state
     app.add_middleware(CORSMiddleware, allow_origins=settings.origins,
                        allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
@@ -79,6 +80,26 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
     # Last: the web app is mounted at "/" and would shadow anything registered after it.
     site.install(app, Path(web_dir) if web_dir is not None else PACKAGE_DIR / "web")
     return app
+
+
+DOCS_ASSETS = "/docs-assets"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI served from the installed swagger-ui-bundle-v2 package, not a
+    CDN: the docs work on a machine without internet access."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
 
 
 def init_torch(threads: int) -> None:
