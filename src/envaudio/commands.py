@@ -134,8 +134,7 @@ def cmd_evaluate(args) -> int:
     test = select_folds(clips, folds)
     if not test:
         raise DatasetError(f"no clips in folds {folds} (folds present: {sorted({c.fold for c in clips})})")
-    ev = evaluate_clips(model, test, s.window_overlap, args.workers, not args.quiet,
-                        s.audio_loader, s.ffmpeg_timeout_seconds)
+    ev = evaluate_clips(model, test, args.workers, not args.quiet, s)
     print(f"Evaluated {model.path} on folds {folds}: {len(test)} clips in {ev.seconds:.1f} s "
           f"({ev.clips_per_second:.0f} clips/s, decoding included)\n")
     print(format_report(ev.metrics))

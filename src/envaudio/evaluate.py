@@ -6,12 +6,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .data import Clip, DatasetError, iter_file_features
 from .model import LoadedModel
-
-BATCH = 32  # windows per forward pass: the fastest size measured on CPU
+from .settings import Settings, get_settings
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -91,15 +89,16 @@ class EvalResult:
         return len(self.clips) / self.seconds if self.seconds > 0 else float("inf")
 
 
-def evaluate_clips(model: LoadedModel, clips: list[Clip], overlap: float = 0.5,
-                   workers: int | None = None, progress: bool = True, loader: str = "ffmpeg",
-                   timeout: float = 20.0, chunk: int = 256) -> EvalResult:
+def evaluate_clips(model: LoadedModel, clips: list[Clip], workers: int | None = None,
+                   progress: bool = True, settings: Settings | None = None,
+                   chunk: int = 256) -> EvalResult:
     """Scores each file like `predict` does (window probabilities averaged). Files go in
     chunks: decode + features for a chunk on every core (threads), then the model on the
     chunk in large batches. Taking turns, rather than running both at once, keeps torch's
     thread pool from fighting the decoders for the same cores."""
     from tqdm import tqdm
 
+    s = settings or get_settings()  # window overlap and decoder, as `predict` uses them
     if not clips:
         raise DatasetError("no clips to evaluate")
     label_index = {l: i for i, l in enumerate(model.labels)}
@@ -114,8 +113,9 @@ def evaluate_clips(model: LoadedModel, clips: list[Clip], overlap: float = 0.5,
     for start in range(0, len(paths), chunk):
         part = paths[start:start + chunk]
         done: list[tuple[int, np.ndarray]] = []
-        for i, (feats, err) in enumerate(iter_file_features(part, model.features, overlap, workers,
-                                                            loader, timeout), start):
+        for i, (feats, err) in enumerate(iter_file_features(part, model.features, s.window_overlap,
+                                                            workers, s.audio_loader,
+                                                            s.ffmpeg_timeout_seconds), start):
             bar.update(1)
             if feats is None:
                 errors.append(f"{paths[i]}: {err}")
@@ -125,8 +125,7 @@ def evaluate_clips(model: LoadedModel, clips: list[Clip], overlap: float = 0.5,
         if not done:
             continue
         windows = np.concatenate([f for _, f in done])
-        out = np.concatenate([model.predict_proba(torch.from_numpy(windows[k:k + BATCH])).numpy()
-                              for k in range(0, len(windows), BATCH)])
+        out = model.predict_windows(windows)
         k = 0
         for i, f in done:
             probs[i] = out[k:k + len(f)].mean(axis=0)

@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from .settings import FeatureConfig
 
 FORMAT_VERSION = 1
+BATCH = 32  # windows per forward pass at inference: the fastest size measured on CPU
 
 
 class ModelError(RuntimeError):
@@ -81,6 +83,12 @@ class LoadedModel:
     def predict_proba(self, feats: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return self.net(feats)
+
+    def predict_windows(self, feats: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
+        """(n, n_mels, frames) log-mels -> probabilities (n, n_classes), in batches."""
+        out = [self.predict_proba(torch.from_numpy(np.ascontiguousarray(feats[i:i + batch_size])))
+               for i in range(0, len(feats), batch_size)]
+        return torch.cat(out).numpy()
 
 
 def member_state(net: nn.Module) -> dict:

@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from .audio import AudioSource, check_waveform, load_audio, resample
 from .model import LoadedModel, load_model
@@ -99,12 +98,9 @@ class Classifier:
         probs = self.predict_features(feats)
         return self._result(wave, starts, feats, probs, keep_features)
 
-    def predict_features(self, feats: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    def predict_features(self, feats: np.ndarray) -> np.ndarray:
         """(n, n_mels, frames) -> probabilities (n, n_classes)."""
-        out = []
-        for i in range(0, len(feats), batch_size):
-            out.append(self.model.predict_proba(torch.from_numpy(np.ascontiguousarray(feats[i:i + batch_size]))))
-        return torch.cat(out).numpy()
+        return self.model.predict_windows(feats)
 
     def _result(self, wave, starts, feats, probs, keep_features) -> Prediction:
         sr, labels = self.cfg.sample_rate, self.labels
