@@ -7,7 +7,6 @@ per training epoch, on the real UrbanSound8K subset (or any UrbanSound8K root).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import torch
 
 from envaudio.data import FeatureCache, prepare_dataset
-from envaudio.settings import get_settings
+from envaudio.settings import available_cpus, get_settings
 from envaudio.train import TrainConfig, train
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "urbansound8k-subset"
@@ -33,14 +32,14 @@ def main() -> int:
         return 2
     s = get_settings()
     ds = prepare_dataset(args.data_root)
-    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"machine: {available_cpus()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as tmp:
         cache = FeatureCache(tmp, s.features)
         t = time.perf_counter()
         cache.get_many([c.file_path for c in ds.clips], progress=False)
         dt = time.perf_counter() - t
         print(f"feature extraction: {len(ds.clips)} clips in {dt:.1f} s = {len(ds.clips) / dt:.0f} clips/s "
-              f"(decode + resample + log-mel, {os.cpu_count()} threads)")
+              f"(decode + resample + log-mel, {available_cpus()} threads)")
         t = time.perf_counter()
         cache.get_many([c.file_path for c in ds.clips], progress=False)
         print(f"feature cache read: {time.perf_counter() - t:.2f} s")

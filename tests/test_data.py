@@ -4,7 +4,6 @@ the bundled example clips (real UrbanSound8K excerpts shipped with the package).
 import json
 
 import numpy as np
-import pytest
 
 from envaudio.data import prepare_dataset, select_folds
 from envaudio.evaluate import evaluate_clips

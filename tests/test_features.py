@@ -8,7 +8,7 @@ from envaudio.data import FeatureCache
 from envaudio.features import fix_length, log_mel_spectrogram, mel_filterbank, mel_frequencies, rms_normalize
 from envaudio.predict import Classifier
 from envaudio.model import load_model
-from envaudio.settings import FeatureConfig, Settings, SettingsError
+from envaudio.settings import FeatureConfig, Settings, SettingsError, available_cpus
 from envaudio.windows import window_features, window_starts
 from conftest import noise, tone
 
@@ -127,6 +127,20 @@ def test_settings_from_env():
         Settings.from_env({"AUDIO_LOADER": "vlc"})
     with pytest.raises(SettingsError, match="N_MELS"):
         Settings.from_env({"ENVAUDIO_N_MELS": "many"})
+
+
+def test_available_cpus_honours_a_cgroup_quota(tmp_path):
+    own = available_cpus(str(tmp_path / "none"))
+    assert own >= 1
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "cpu.max").write_text("100000 100000\n")  # docker run --cpus 1
+    assert available_cpus(str(tmp_path / "v2")) == 1
+    (tmp_path / "v2" / "cpu.max").write_text("max 100000\n")  # no limit
+    assert available_cpus(str(tmp_path / "v2")) == own
+    (tmp_path / "v1" / "cpu").mkdir(parents=True)
+    (tmp_path / "v1" / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")
+    (tmp_path / "v1" / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert available_cpus(str(tmp_path / "v1")) == 1
 
 
 def test_window_features_shape():

@@ -18,7 +18,7 @@ import numpy as np
 
 from .audio import AudioError, load_audio
 from .features import start_torch_threads
-from .settings import FeatureConfig
+from .settings import FeatureConfig, available_cpus
 from .windows import window_features
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
@@ -180,7 +180,7 @@ def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.
     torch in each worker."""
     from concurrent.futures import ThreadPoolExecutor
 
-    workers = workers if workers is not None else (os.cpu_count() or 1)
+    workers = workers if workers is not None else available_cpus()
     jobs = [(p, cfg.to_dict(), overlap, loader, timeout) for p in paths]
     if workers <= 1 or len(paths) < 4:
         yield from map(_file_windows, jobs)

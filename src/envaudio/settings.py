@@ -117,7 +117,7 @@ class Settings:
     ffmpeg_timeout_seconds: float = 20.0
     model_path: str = str(BUNDLED_MODEL)
     serve_workers: int = 1  # uvicorn worker processes (`envaudio serve --workers`)
-    torch_threads: int = 0  # intra-op threads per server process; 0: cpu_count // serve_workers
+    torch_threads: int = 0  # intra-op threads per server process; 0: available cores // serve_workers
     cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "envaudio"))
 
     @classmethod
@@ -173,6 +173,28 @@ def _parse(name: str, raw: str, typ: type):
         return typ(raw)
     except ValueError:
         raise SettingsError(f"{name.upper()}={raw!r} is not a valid {typ.__name__}") from None
+
+
+def available_cpus(cgroup_root: str = "/sys/fs/cgroup") -> int:
+    """Cores this process may use: the CPU affinity mask, capped by a cgroup CPU quota
+    (`docker run --cpus`, Kubernetes limits), which os.cpu_count() does not see."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    root = Path(cgroup_root)
+    for quota_file, period_file in ((root / "cpu.max", None),  # cgroup v2: "quota period"
+                                    (root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us")):
+        try:
+            fields_ = quota_file.read_text().split()
+            quota, period = (fields_[0], fields_[1]) if period_file is None else (
+                fields_[0], period_file.read_text().strip())
+            if quota not in ("max", "-1") and float(period) > 0:
+                n = min(n, max(1, int(float(quota) / float(period) + 0.5)))
+            break
+        except (OSError, ValueError, IndexError):
+            continue
+    return max(1, n)
 
 
 def get_settings() -> Settings:

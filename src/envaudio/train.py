@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from .data import Clip, DatasetError, FeatureCache, select_folds
 from .evaluate import classification_metrics
-from .model import AudioCNN, atomic_torch_save, build_net, member_state, save_model
+from .model import atomic_torch_save, build_net, member_state, save_model
 from .settings import FeatureConfig, Settings
 
 CITATION = ("J. Salamon, C. Jacoby and J. P. Bello, 'A Dataset and Taxonomy for Urban Sound "

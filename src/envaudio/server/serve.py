@@ -3,7 +3,7 @@
 Settings reach the app (and every worker process) through the environment: the app
 factory `envaudio.server.app:create_app` reads them with `Settings.from_env()`. So
 `--model` becomes ENVAUDIO_MODEL_PATH and `--workers` ENVAUDIO_SERVE_WORKERS (from
-which each worker derives its CPU share: cpu_count // workers torch threads, and as many
+which each worker derives its CPU share: available cores // workers torch threads, and as many
 concurrent CPU-bound jobs).
 """
 

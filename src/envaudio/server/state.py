@@ -3,7 +3,6 @@ could not be loaded) and the limiter for CPU-bound jobs."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
@@ -12,18 +11,18 @@ from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 
 from ..predict import Classifier
-from ..settings import Settings
+from ..settings import Settings, available_cpus
 
 T = TypeVar("T")
 
 
 def cpu_budget(settings: Settings) -> int:
-    """CPU cores for one server process: cpu_count // SERVE_WORKERS (at least 1).
+    """CPU cores for one server process: available cores // SERVE_WORKERS (at least 1).
 
     It is both torch's intra-op thread count (unless TORCH_THREADS says otherwise) and how
     many CPU-bound jobs (decode/features/model) run at once in the process; further jobs
     wait their turn, off the event loop, so /health and the streams stay responsive."""
-    return max(1, (os.cpu_count() or 1) // max(1, settings.serve_workers))
+    return max(1, available_cpus() // max(1, settings.serve_workers))
 
 
 @dataclass
