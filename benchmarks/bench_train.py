@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from envaudio.data import FeatureCache, prepare_dataset
-from envaudio.settings import available_cpus, get_settings
+from envaudio.settings import available_cpus, get_settings, parse_wave_variants
 from envaudio.train import TrainConfig, train
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "urbansound8k-subset"
@@ -43,6 +43,14 @@ def main() -> int:
         t = time.perf_counter()
         cache.get_many([c.file_path for c in ds.clips], progress=False)
         print(f"feature cache read: {time.perf_counter() - t:.2f} s")
+        variants = parse_wave_variants(s.wave_augment)
+        if variants:  # training precomputes these for its clips (here: every clip)
+            t = time.perf_counter()
+            for v in variants:
+                FeatureCache(tmp, s.features, variant=v).get_many([c.file_path for c in ds.clips], progress=False)
+            dt = time.perf_counter() - t
+            n = len(ds.clips) * len(variants)
+            print(f"waveform variants ({', '.join(variants)}): {n} in {dt:.1f} s = {n / dt:.0f} clips/s")
         cfg = TrainConfig(settings=s.replace(epochs=args.epochs, model_width=args.width, cache_dir=tmp),
                           progress=False)
         res = train(ds.clips, ds.labels, ds.folds, [], cfg, s.features, None, Path(tmp) / "run")

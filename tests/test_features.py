@@ -129,6 +129,29 @@ def test_settings_from_env():
         Settings.from_env({"ENVAUDIO_N_MELS": "many"})
 
 
+def test_wave_augment_setting_is_checked():
+    s = Settings.from_env({"ENVAUDIO_WAVE_AUGMENT": "ps:-2, ts:1.10"})
+    assert s.wave_augment == "ps:-2, ts:1.10"
+    for bad in ("pitch:2", "ps:up", "ts:0"):
+        with pytest.raises(SettingsError, match="WAVE_AUGMENT"):
+            Settings.from_env({"ENVAUDIO_WAVE_AUGMENT": bad})
+
+
+def test_variant_cache_holds_pitch_shifted_features(tmp_path):
+    """A pitch-shift variant moves a tone's energy up by the interval, and is cached apart
+    from the original."""
+    path = tmp_path / "tone.wav"
+    sf.write(path, tone(1000, 2.0), 22050)
+    plain = FeatureCache(tmp_path / "c", CFG)
+    up = FeatureCache(tmp_path / "c", CFG, variant="ps:12")  # one octave
+    assert plain.dir != up.dir
+    f0 = plain.get_many([str(path)], 1, False)[0][0].mean(axis=1)
+    f1 = up.get_many([str(path)], 1, False)[0][0].mean(axis=1)
+    centres = mel_frequencies(CFG.n_mels, 0, CFG.sample_rate / 2)
+    assert abs(centres[f0.argmax()] - 1000) < 150
+    assert abs(centres[f1.argmax()] - 2000) < 300
+
+
 def test_available_cpus_honours_a_cgroup_quota(tmp_path):
     own = available_cpus(str(tmp_path / "none"))
     assert own >= 1

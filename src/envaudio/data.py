@@ -159,20 +159,37 @@ def parse_folds(text: str) -> list[int]:
 
 # ---------------------------------------------------------------- feature extraction
 
+def apply_variant(wave: np.ndarray, variant: str | None, sr: int) -> np.ndarray:
+    """A waveform-domain training variant: "ps:N" (pitch shift, semitones) or "ts:R"
+    (time stretch, rate)."""
+    if not variant:
+        return wave
+    import librosa
+
+    kind, _, value = variant.partition(":")
+    if kind == "ps":
+        out = librosa.effects.pitch_shift(wave, sr=sr, n_steps=float(value))
+    elif kind == "ts":
+        out = librosa.effects.time_stretch(wave, rate=float(value))
+    else:
+        raise ValueError(f"unknown variant {variant!r}")
+    return out.astype(np.float32, copy=False)
+
+
 def _file_windows(args) -> tuple[np.ndarray | None, str | None]:
-    path, cfg_dict, overlap, loader, timeout = args
+    path, cfg_dict, overlap, loader, timeout, variant = args
     cfg = FeatureConfig.from_dict(cfg_dict)
     try:
         wave = load_audio(path, cfg.sample_rate, loader, timeout)
     except AudioError as e:
         return None, str(e)
-    _, feats = window_features(wave, cfg, overlap)
+    _, feats = window_features(apply_variant(wave, variant, cfg.sample_rate), cfg, overlap)
     return feats, None
 
 
 def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.5,
                        workers: int | None = None, loader: str = "ffmpeg",
-                       timeout: float = 20.0) -> Iterator[tuple[np.ndarray | None, str | None]]:
+                       timeout: float = 20.0, variant: str | None = None) -> Iterator[tuple[np.ndarray | None, str | None]]:
     """Yields (windows features (n, mels, frames) or None, error or None) per path, in order.
 
     Threads, not processes: decoding (libsndfile, soxr, ffmpeg) and torch.stft release the
@@ -181,7 +198,7 @@ def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.
     from concurrent.futures import ThreadPoolExecutor
 
     workers = workers if workers is not None else available_cpus()
-    jobs = [(p, cfg.to_dict(), overlap, loader, timeout) for p in paths]
+    jobs = [(p, cfg.to_dict(), overlap, loader, timeout, variant) for p in paths]
     if workers <= 1 or len(paths) < 4:
         yield from map(_file_windows, jobs)
         return
@@ -197,15 +214,18 @@ class FeatureCache:
     setting gives a new settings hash (old entries are simply not used); a change of the
     file (size or mtime) gives a new file hash."""
 
-    def __init__(self, cache_dir: str | os.PathLike, cfg: FeatureConfig, overlap: float = 0.5):
+    def __init__(self, cache_dir: str | os.PathLike, cfg: FeatureConfig, overlap: float = 0.5,
+                 variant: str | None = None):
         self.cfg = cfg
         self.overlap = overlap
-        key = hashlib.sha1(f"{cfg.key()};overlap={overlap}".encode()).hexdigest()[:16]
+        self.variant = variant
+        ident = f"{cfg.key()};overlap={overlap}" + (f";variant={variant}" if variant else "")
+        key = hashlib.sha1(ident.encode()).hexdigest()[:16]
         self.dir = Path(cache_dir) / "features" / key
         self.dir.mkdir(parents=True, exist_ok=True)
         settings_file = self.dir / "settings.txt"
         if not settings_file.exists():
-            settings_file.write_text(cfg.key() + f"\noverlap={overlap}\n")
+            settings_file.write_text(ident.replace(";", "\n") + "\n")
 
     def entry(self, path: str) -> Path:
         st = os.stat(path)
@@ -222,7 +242,8 @@ class FeatureCache:
             bar = tqdm(total=len(todo), desc=desc, unit="clip", disable=not progress)
             errors = []
             for i, (feats, err) in zip(todo, iter_file_features([paths[i] for i in todo], self.cfg,
-                                                                self.overlap, workers)):
+                                                                self.overlap, workers,
+                                                                variant=self.variant)):
                 bar.update(1)
                 if feats is None:
                     errors.append(err)

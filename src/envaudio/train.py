@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .data import Clip, DatasetError, FeatureCache, select_folds
 from .evaluate import classification_metrics
 from .model import atomic_torch_save, build_net, member_state, save_model
-from .settings import FeatureConfig, Settings
+from .settings import FeatureConfig, Settings, parse_wave_variants
 
 CITATION = ("J. Salamon, C. Jacoby and J. P. Bello, 'A Dataset and Taxonomy for Urban Sound "
             "Research', 22nd ACM International Conference on Multimedia, Orlando USA, 2014.")
@@ -38,7 +38,7 @@ CITATION = ("J. Salamon, C. Jacoby and J. P. Bello, 'A Dataset and Taxonomy for 
 TRAIN_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "patience", "seed",
               "model_width", "dropout", "mixup_alpha", "spec_augment", "time_mask_param",
               "freq_mask_param", "num_time_masks", "num_freq_masks", "stretch", "eq_db",
-              "lowpass_p", "class_weights", "ema_decay", "label_smoothing")
+              "lowpass_p", "wave_augment", "wave_augment_p", "class_weights", "ema_decay", "label_smoothing")
 _ALIASES = {"lr": "learning_rate", "width": "model_width"}
 
 
@@ -299,7 +299,31 @@ class Trainer:
         self.x_train = _stack(feats[:n])
         self.y_train = torch.tensor([idx[c.label] for c in self.train_clips])
         self.x_val = _stack(feats[n:]) if self.val_clips else None
+        # Waveform variants of the training clips: (variants + 1, n, mels, frames), index 0 the
+        # original. Computed once (cached like the originals), drawn from per example.
+        variants = parse_wave_variants(self.cfg.wave_augment)
+        stacks = [self.x_train]
+        for v in variants:
+            vc = FeatureCache(self.cfg.cache_dir, self.fcfg, variant=v)
+            paths = [c.file_path for c in self.train_clips]
+            if self.distributed:
+                import torch.distributed as dist
+
+                if dist_info()[1] == 0:
+                    vc.get_many(paths, self.cfg.workers, self.cfg.progress, desc=f"features {v}")
+                dist.barrier()
+            stacks.append(_stack(vc.get_many(paths, self.cfg.workers, self.cfg.progress and self.main,
+                                             desc=f"features {v}")))
+        self.x_train = torch.stack(stacks)
         self.y_val = torch.tensor([idx[c.label] for c in self.val_clips]) if self.val_clips else None
+
+    def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Examples idx, each drawn from a waveform variant with probability WAVE_AUGMENT_P."""
+        which = torch.zeros(len(idx), dtype=torch.long)
+        if self.x_train.shape[0] > 1:
+            use = torch.rand(len(idx)) < self.cfg.wave_augment_p
+            which = torch.where(use, torch.randint(1, self.x_train.shape[0], (len(idx),)), which)
+        return self.x_train[which, idx], self.y_train[idx]
 
     def class_weights(self) -> torch.Tensor:
         counts = torch.bincount(self.y_train, minlength=len(self.labels)).float()
@@ -361,7 +385,7 @@ class Trainer:
 
             model = DDP(net, device_ids=[dev.index] if dev.type == "cuda" else None)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        n = len(self.x_train)
+        n = self.x_train.shape[1]
         per_rank = math.ceil(n / self.world)
         steps = max(1, per_rank // cfg.batch_size) * cfg.epochs
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps,
@@ -396,7 +420,8 @@ class Trainer:
                        unit="batch", leave=False, disable=not (cfg.progress and self.main))
             for b in bar:
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                x, y = self.x_train[idx].to(dev), self.y_train[idx].to(dev)
+                x, y = self._batch(idx)
+                x, y = x.to(dev), y.to(dev)
                 y1 = F.one_hot(y, len(self.labels)).float()
                 if cfg.label_smoothing:
                     y1 = y1 * (1 - cfg.label_smoothing) + cfg.label_smoothing / len(self.labels)
