@@ -101,7 +101,7 @@ class Settings:
     num_freq_masks: int = 2
     model_width: int = 16
     dropout: float = 0.3
-    stretch: float = 0.3  # random time (+-30 %) and frequency (+-15 %) scaling of the spectrogram
+    stretch: float = 0.15  # random time / frequency scaling of the spectrogram, +-15 %
     eq_db: float = 6.0  # random EQ tilt, +-dB
     lowpass_p: float = 0.15  # share of batches' examples low-passed (as a low-rate recorder)
     class_weights: bool = True  # square-root inverse class frequency
