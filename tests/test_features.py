@@ -5,7 +5,8 @@ import pytest
 import soundfile as sf
 
 from envaudio.data import FeatureCache
-from envaudio.features import fix_length, log_mel_spectrogram, mel_filterbank, mel_frequencies, rms_normalize
+from envaudio.features import (fix_length, log_mel_spectrogram, mel_filterbank, mel_frequencies,
+                               rms_gain_db, rms_normalize)
 from envaudio.predict import Classifier
 from envaudio.model import load_model
 from envaudio.settings import FeatureConfig, Settings, SettingsError, available_cpus
@@ -54,6 +55,16 @@ def test_features_do_not_depend_on_level_with_rms_normalisation():
     a, b = log_mel_spectrogram(x, CFG), log_mel_spectrogram(x * 0.01, CFG)
     assert np.abs(a - b).max() < 1e-3
     assert np.array_equal(rms_normalize(np.zeros(10, np.float32), 0.1), np.zeros(10))  # silence stays
+
+
+def test_rms_gain_db_undoes_the_normalisation():
+    x = tone(300, 4.0, amp=0.01)
+    gain = rms_gain_db(x, CFG)
+    assert gain == pytest.approx(20 * np.log10(CFG.rms_target / (0.01 / np.sqrt(2))), abs=0.05)
+    raw = log_mel_spectrogram(x, FeatureConfig(rms_normalize=False))
+    assert log_mel_spectrogram(x, CFG).max() - gain == pytest.approx(raw.max(), abs=0.01)
+    assert rms_gain_db(x, FeatureConfig(rms_normalize=False)) == 0.0
+    assert rms_gain_db(np.zeros(1000, np.float32), CFG) == 0.0  # silence is left alone
 
 
 def test_silence_gives_finite_features():

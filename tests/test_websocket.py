@@ -116,6 +116,25 @@ def test_stream_at_model_rate_matches_predict(server):
     assert pred["spectrogram"]["data"] == rest["spectrogram"]["data"]
 
 
+def test_gain_db_gives_the_input_level_back(server):
+    """The model sees every window at the same RMS; gain_db says by how much each was
+    changed, so a client can draw consecutive windows at their real level."""
+    x = tone(440, 4.0, 16000, amp=0.02)
+    out = []
+    for scale in (1.0, 10.0):  # the same sound, 20 dB louder
+        with ws_connect(server) as ws:
+            start(ws)
+            send_audio(ws, x * scale, 4000)
+            pred = [m for m in collect(ws, 1) if m["type"] == "prediction"][0]
+        out.append(pred["spectrogram"])
+    quiet, loud = out
+    # normalised: the model input is the same (to a quantisation step)
+    assert np.abs(decode_spectrogram(quiet).astype(int) - decode_spectrogram(loud)).max() <= 1
+    assert quiet["db_max"] == pytest.approx(loud["db_max"], abs=0.05)
+    assert quiet["gain_db"] - loud["gain_db"] == pytest.approx(20.0, abs=0.01)
+    assert quiet["gain_db"] == pytest.approx(20 * np.log10(0.1 / (0.02 / np.sqrt(2))), abs=0.2)
+
+
 def test_big_frames_crossing_several_hops_give_one_prediction_each(server):
     with ws_connect(server) as ws:
         start(ws, sample_rate=8000)

@@ -148,10 +148,31 @@ describe('live rolling spectrogram', () => {
     )
     expect(roll.endTime).toBe(5.5)
     const px = roll.toRGBA(lut)
-    // rightmost column, bottom row = newest value 100 dB of 0..255 -> index 100
-    const o = ((2 - 1) * 10 + 9) * 4
-    expect(px[o]).toBe(100)
+    // colour range: the window's 255 dB span, topped by the loudest column (100 dB)
+    expect(roll.dbMax).toBe(100)
+    expect(roll.dbMin).toBe(-155)
+    const o = ((2 - 1) * 10 + 9) * 4 // rightmost column, bottom row: the loudest -> white
+    expect(px[o]).toBe(255)
     expect(px[o + 3]).toBe(255)
+    const o2 = ((2 - 1) * 10 + 0) * 4 // leftmost column, 10 dB: 165 of 255 steps up
+    expect(px[o2]).toBe(165)
+  })
+
+  it('joins windows that the server normalised to different levels without a seam', () => {
+    // One steady sound; the second window got 6 dB more gain from RMS normalisation
+    // (e.g. a loud click left the window), so its codes sit 6 dB higher.
+    const roll = new RollingSpectrogram(4)
+    const win = (db, gain) => normalizeSpectrogram({
+      data: toB64(new Uint8Array(8).fill(db + 80)), shape: [2, 4], db_min: -80, db_max: 175,
+      frame_seconds: 1, gain_db: gain,
+    })
+    roll.push(win(-30, 10), 4, 1)
+    roll.push(win(-24, 16), 5, 1)
+    const levels = roll.columns.map((c) => Math.round(c[0] * 10) / 10)
+    expect(levels).toEqual([-40, -40, -40, -40]) // the input's own level, all alike
+    expect(roll.dbMax).toBeCloseTo(-40)
+    const px = roll.toRGBA(buildLut(['#000000', '#ffffff']))
+    expect(px[0]).toBe(px[3 * 4]) // first and newest column: the same colour
   })
 
   it('leaves the not-yet-filled left part transparent', () => {

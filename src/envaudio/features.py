@@ -18,11 +18,23 @@ from .settings import FeatureConfig
 AMIN = 1e-10
 
 
+def _rms_gain(wave: np.ndarray, target: float) -> float:
+    rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if len(wave) else 0.0
+    return 1.0 if rms < 1e-6 else target / rms  # digital silence stays silence
+
+
 def rms_normalize(wave: np.ndarray, target: float) -> np.ndarray:
-    rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
-    if rms < 1e-6:  # digital silence stays silence
-        return wave
-    return (wave * (target / rms)).astype(np.float32)
+    gain = _rms_gain(wave, target)
+    return wave if gain == 1.0 else (wave * gain).astype(np.float32)
+
+
+def rms_gain_db(wave: np.ndarray, cfg: FeatureConfig) -> float:
+    """The level change (dB) the feature function applies to this waveform before the STFT
+    (0 without RMS normalisation). Subtracting it from the features gives the input's own
+    level: the live view does so, so that consecutive windows join without level jumps."""
+    if not cfg.rms_normalize:
+        return 0.0
+    return 20.0 * float(np.log10(_rms_gain(np.asarray(wave, dtype=np.float32), cfg.rms_target)))
 
 
 def fix_length(wave: np.ndarray, n: int, mode: str = "loop") -> np.ndarray:

@@ -1,6 +1,10 @@
 // Live view: a scrolling spectrogram stitched from the per-prediction window
 // spectrograms of the stream. Each prediction's window overlaps the previous one;
 // only its newest columns (about one hop) are appended.
+//
+// The model sees every window RMS-normalised, so two windows of one sound can differ in
+// level; columns are stored at the input's own level (the window's gain_db taken off) and
+// the colour range follows the loudest column on screen, so the view has no seams.
 
 import { byteToDb } from './spectrogram.js'
 import { valueToIndex } from './colormap.js'
@@ -45,19 +49,23 @@ export class RollingSpectrogram {
     const n = newColumnCount(this.lastTime, time, spec.frameSeconds, spec.nFrames, hopSeconds)
     this.nMels = spec.nMels
     this.frameSeconds = spec.frameSeconds
-    this.dbMin = spec.dbMin
-    this.dbMax = spec.dbMax
     this.melFrequencies = spec.melFrequencies
     this.freqTicks = spec.ticks?.freq ?? null
+    const gain = spec.gainDb || 0
     for (let c = spec.nFrames - n; c < spec.nFrames; c++) {
       const col = new Float32Array(spec.nMels)
       for (let r = 0; r < spec.nMels; r++) {
-        col[r] = byteToDb(spec.bytes[r * spec.nFrames + c], spec.dbMin, spec.dbMax)
+        col[r] = byteToDb(spec.bytes[r * spec.nFrames + c], spec.dbMin, spec.dbMax) - gain
       }
       this.columns.push(col)
     }
     const cap = this.capacity
     if (this.columns.length > cap) this.columns.splice(0, this.columns.length - cap)
+    // Colour range: the window's dynamic range, topped by the loudest column on screen.
+    let top = -Infinity
+    for (const col of this.columns) for (let r = 0; r < col.length; r++) if (col[r] > top) top = col[r]
+    this.dbMax = top
+    this.dbMin = top - (spec.dbMax - spec.dbMin)
     const t = Number.isFinite(time) ? time : (this.endTime ?? 0) + n * spec.frameSeconds
     this.endTime = t
     this.lastTime = Number.isFinite(time) ? time : t

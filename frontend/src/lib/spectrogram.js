@@ -1,7 +1,8 @@
 // Spectrogram payloads from the API -> typed arrays -> pixels.
 //
 // SPEC = {encoding: "uint8-base64", data, shape: [n_mels, n_frames], db_min, db_max,
-//         frame_seconds, mel_frequencies, time_ticks, freq_ticks, db_ticks, ...}
+//         frame_seconds, mel_frequencies, time_ticks, freq_ticks, db_ticks,
+//         gain_db (streaming only), ...}
 // Row 0 of `data` is the LOWEST mel band; it is drawn at the bottom.
 
 import { melBandCenters } from './ticks.js'
@@ -20,7 +21,7 @@ export function byteToDb(v, dbMin, dbMax) {
 }
 
 /** Accept SPEC or {spectrogram: SPEC}; decode it into
- *  {nMels, nFrames, bytes (Uint8Array, row-major), dbMin, dbMax, frameSeconds,
+ *  {nMels, nFrames, bytes (Uint8Array, row-major), dbMin, dbMax, frameSeconds, gainDb,
  *   timeOffset, duration, melFrequencies, ticks: {time, freq, db} | null, raw}. */
 export function normalizeSpectrogram(payload) {
   const spec = payload && payload.spectrogram && !payload.data ? payload.spectrogram : payload
@@ -51,6 +52,8 @@ export function normalizeSpectrogram(payload) {
     dbMin,
     dbMax,
     frameSeconds,
+    // Streaming: the level change the server's RMS normalisation applied to this window.
+    gainDb: Number.isFinite(spec.gain_db) ? spec.gain_db : 0,
     timeOffset: Number(spec.time_offset) || 0,
     duration: Number(spec.duration) || nFrames * frameSeconds,
     sampleRate,

@@ -54,6 +54,9 @@ class Spectrogram(_Model):
     time_ticks: list[TimeTick]
     freq_ticks: list[FreqTick]
     db_ticks: list[DbTick]
+    gain_db: float | None = Field(None, description="streaming only: the level change (dB) the "
+                                  "RMS normalisation applied to this window; subtract it from the "
+                                  "values to get the input's own level")
 
 
 class WindowPrediction(_Model):

@@ -42,7 +42,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from ..audio import resample
-from ..features import log_mel_spectrogram
+from ..features import log_mel_spectrogram, rms_gain_db
 from ..predict import Classifier
 from ..settings import Settings
 from .inference import PROB_DECIMALS, dumps
@@ -214,6 +214,7 @@ class StreamSession:
         }
         if not self.reduce_payload:
             msg["spectrogram"] = spectrogram_payload(feats, cfg, duration=cfg.duration)
+            msg["spectrogram"]["gain_db"] = round(rms_gain_db(x, cfg), 3)
         msg["compute_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return dumps(msg).decode()
 
