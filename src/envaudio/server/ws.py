@@ -13,7 +13,8 @@ Protocol (all server messages are JSON text with a "type"):
    "buffered_seconds", "window_seconds"} (at most one per 0.1 s of audio); from then on,
    every STREAM_HOP_SECONDS of received audio, {"type": "prediction", "time" (seconds
    received), "window_start", "window_end", "top_prediction", "top_k", "probabilities",
-   "spectrogram" (the exact log-mel window the model saw), "compute_ms"}. The cadence
+   "spectrogram" (the exact log-mel window the model saw, plus "gain_db": the level change
+   its RMS normalisation applied), "compute_ms"}. The cadence
    follows the audio received, not the wall clock: 6 s sent in 0.25-s frames gives
    predictions at 4.0, 4.5, 5.0, 5.5 and 6.0 s. A frame that crosses several hops gives
    one prediction (on the latest audio).
