@@ -283,39 +283,31 @@ class Trainer:
         self.steps_taken = 0  # optimizer steps of this process (all members, this run)
 
     # -- data
-    def load_features(self) -> None:
-        cache = FeatureCache(self.cfg.cache_dir, self.fcfg)
-        clips = self.train_clips + self.val_clips
+    def _cached(self, cache: FeatureCache, clips: list[Clip], desc: str) -> list[np.ndarray]:
+        paths = [c.file_path for c in clips]
         if self.distributed:  # rank 0 fills the cache, the others then read it
             import torch.distributed as dist
 
             if dist_info()[1] == 0:  # local rank 0: one filler per machine
-                cache.get_many([c.file_path for c in clips], self.cfg.workers, self.cfg.progress)
+                cache.get_many(paths, self.cfg.workers, self.cfg.progress, desc=desc)
             dist.barrier()
-        feats = cache.get_many([c.file_path for c in clips], self.cfg.workers,
-                               self.cfg.progress and self.main)
+        return cache.get_many(paths, self.cfg.workers, self.cfg.progress and self.main, desc=desc)
+
+    def load_features(self) -> None:
+        feats = self._cached(FeatureCache(self.cfg.cache_dir, self.fcfg),
+                             self.train_clips + self.val_clips, "features")
         idx = {l: i for i, l in enumerate(self.labels)}
         n = len(self.train_clips)
-        self.x_train = _stack(feats[:n])
         self.y_train = torch.tensor([idx[c.label] for c in self.train_clips])
         self.x_val = _stack(feats[n:]) if self.val_clips else None
+        self.y_val = torch.tensor([idx[c.label] for c in self.val_clips]) if self.val_clips else None
         # Waveform variants of the training clips: (variants + 1, n, mels, frames), index 0 the
         # original. Computed once (cached like the originals), drawn from per example.
-        variants = parse_wave_variants(self.cfg.wave_augment)
-        stacks = [self.x_train]
-        for v in variants:
-            vc = FeatureCache(self.cfg.cache_dir, self.fcfg, variant=v)
-            paths = [c.file_path for c in self.train_clips]
-            if self.distributed:
-                import torch.distributed as dist
-
-                if dist_info()[1] == 0:
-                    vc.get_many(paths, self.cfg.workers, self.cfg.progress, desc=f"features {v}")
-                dist.barrier()
-            stacks.append(_stack(vc.get_many(paths, self.cfg.workers, self.cfg.progress and self.main,
-                                             desc=f"features {v}")))
+        stacks = [_stack(feats[:n])]
+        for v in parse_wave_variants(self.cfg.wave_augment):
+            stacks.append(_stack(self._cached(FeatureCache(self.cfg.cache_dir, self.fcfg, variant=v),
+                                              self.train_clips, f"features {v}")))
         self.x_train = torch.stack(stacks)
-        self.y_val = torch.tensor([idx[c.label] for c in self.val_clips]) if self.val_clips else None
 
     def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Examples idx, each drawn from a waveform variant with probability WAVE_AUGMENT_P."""
