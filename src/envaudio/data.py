@@ -11,6 +11,7 @@ import csv
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -176,9 +177,8 @@ def apply_variant(wave: np.ndarray, variant: str | None, sr: int) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-def _file_windows(args) -> tuple[np.ndarray | None, str | None]:
-    path, cfg_dict, overlap, loader, timeout, variant = args
-    cfg = FeatureConfig.from_dict(cfg_dict)
+def _file_windows(path: str, cfg: FeatureConfig, overlap: float, loader: str, timeout: float,
+                  variant: str | None) -> tuple[np.ndarray | None, str | None]:
     try:
         wave = load_audio(path, cfg.sample_rate, loader, timeout)
     except AudioError as e:
@@ -189,7 +189,8 @@ def _file_windows(args) -> tuple[np.ndarray | None, str | None]:
 
 def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.5,
                        workers: int | None = None, loader: str = "ffmpeg",
-                       timeout: float = 20.0, variant: str | None = None) -> Iterator[tuple[np.ndarray | None, str | None]]:
+                       timeout: float = 20.0, variant: str | None = None
+                       ) -> Iterator[tuple[np.ndarray | None, str | None]]:
     """Yields (windows features (n, mels, frames) or None, error or None) per path, in order.
 
     Threads, not processes: decoding (libsndfile, soxr, ffmpeg) and torch.stft release the
@@ -198,13 +199,14 @@ def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.
     from concurrent.futures import ThreadPoolExecutor
 
     workers = workers if workers is not None else available_cpus()
-    jobs = [(p, cfg.to_dict(), overlap, loader, timeout, variant) for p in paths]
+    one = partial(_file_windows, cfg=cfg, overlap=overlap, loader=loader, timeout=timeout,
+                  variant=variant)
     if workers <= 1 or len(paths) < 4:
-        yield from map(_file_windows, jobs)
+        yield from map(one, paths)
         return
     start_torch_threads()
     with ThreadPoolExecutor(workers, thread_name_prefix="envaudio-features") as ex:
-        yield from ex.map(_file_windows, jobs)
+        yield from ex.map(one, paths)
 
 
 class FeatureCache:
