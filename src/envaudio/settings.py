@@ -199,6 +199,23 @@ def _parse(name: str, raw: str, typ: type):
         raise SettingsError(f"{name.upper()}={raw!r} is not a valid {typ.__name__}") from None
 
 
+def _cgroup_cpu_limit(root: Path) -> float | None:
+    """CPUs allowed by a cgroup quota (v2 `cpu.max`, else v1 `cpu.cfs_*`); None if unlimited."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        q, p = float(quota), float(period)
+    except ValueError:  # "max": no limit
+        return None
+    return q / p if q > 0 and p > 0 else None  # v1 writes -1 for no limit
+
+
 def available_cpus(cgroup_root: str = "/sys/fs/cgroup") -> int:
     """Cores this process may use: the CPU affinity mask, capped by a cgroup CPU quota
     (`docker run --cpus`, Kubernetes limits), which os.cpu_count() does not see."""
@@ -206,18 +223,9 @@ def available_cpus(cgroup_root: str = "/sys/fs/cgroup") -> int:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
-    root = Path(cgroup_root)
-    for quota_file, period_file in ((root / "cpu.max", None),  # cgroup v2: "quota period"
-                                    (root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us")):
-        try:
-            fields_ = quota_file.read_text().split()
-            quota, period = (fields_[0], fields_[1]) if period_file is None else (
-                fields_[0], period_file.read_text().strip())
-            if quota not in ("max", "-1") and float(period) > 0:
-                n = min(n, max(1, int(float(quota) / float(period) + 0.5)))
-            break
-        except (OSError, ValueError, IndexError):
-            continue
+    limit = _cgroup_cpu_limit(Path(cgroup_root))
+    if limit is not None:
+        n = min(n, max(1, int(limit + 0.5)))
     return max(1, n)
 
 
