@@ -52,17 +52,17 @@ def cmd_train(args) -> int:
 def _train(args) -> int:
     from .train import dist_info, train
 
-    s = get_settings()
     cfg = _train_config(args)
+    fcfg = cfg.settings.features
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.members < 1:
         raise DatasetError("--epochs, --batch-size and --members must be at least 1")
     clips, labels = load_clips(args.data_root, args.table)
     run_dir = Path(args.run_dir) if args.run_dir else Path(args.out).parent / (Path(args.out).stem + "_run")
     if args.cv:
-        return _cross_validate(clips, labels, cfg, s.features, run_dir, args)
+        return _cross_validate(clips, labels, cfg, fcfg, run_dir, args)
     val = [] if str(args.val_folds).lower() == "none" else parse_folds(args.val_folds)
     train_folds = [f for f in parse_folds(args.train_folds) if f not in val]
-    result = train(clips, labels, train_folds, val, cfg, s.features, args.out, run_dir, args.resume)
+    result = train(clips, labels, train_folds, val, cfg, fcfg, args.out, run_dir, args.resume)
     if dist_info()[0] != 0:
         return 0
     print(f"\ntrained in {result.seconds / 60:.1f} min; best epoch(s) {result.best_epochs}")
