@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { PcmFramer, toFloat32LE, frameSamples, downmix } from '../src/lib/pcm.js'
+import { PcmFramer, toFloat32LE, frameSamples } from '../src/lib/pcm.js'
 
 const ramp = (start, n) => Float32Array.from({ length: n }, (_, i) => start + i)
 
@@ -65,11 +65,45 @@ describe('toFloat32LE', () => {
   })
 })
 
-describe('downmix', () => {
-  it('averages channels to mono', () => {
-    const m = downmix([Float32Array.from([1, 0, -1]), Float32Array.from([0, 0, 1])])
-    expect(Array.from(m)).toEqual([0.5, 0, 0])
-    expect(Array.from(downmix([Float32Array.from([0.25])]))).toEqual([0.25])
-    expect(downmix([])).toHaveLength(0)
+// The real worklet module, run in Node with the two globals the AudioWorklet scope provides
+// (a module runs once: later calls get the class it registered then).
+const registered = {}
+async function loadWorklet() {
+  globalThis.AudioWorkletProcessor = class {
+    constructor() {
+      this.posted = []
+      this.port = { postMessage: (data) => this.posted.push(Float32Array.from(data)) }
+    }
+  }
+  globalThis.registerProcessor = (name, cls) => { registered[name] = cls }
+  await import('../src/audio/pcm-capture.worklet.js')
+  return registered['pcm-capture']
+}
+
+describe('pcm-capture worklet', () => {
+  const BATCH = 1024
+  const tile = (values) => Float32Array.from({ length: BATCH }, (_, i) => values[i % values.length])
+
+  it('averages channels to mono and posts full batches in order', async () => {
+    const Processor = await loadWorklet()
+    const p = new Processor()
+    // stereo: (1, 0), (0, 0), (-1, 1) repeated -> 0.5, 0, 0
+    expect(p.process([[tile([1, 0, -1]), tile([0, 0, 1])]])).toBe(true)
+    expect(p.posted).toHaveLength(1)
+    expect(Array.from(p.posted[0].subarray(0, 6))).toEqual([0.5, 0, 0, 0.5, 0, 0])
+    p.process([[tile([0.25])]]) // mono passes through
+    expect(p.posted).toHaveLength(2)
+    expect(p.posted[1].every((v) => v === 0.25)).toBe(true)
+  })
+
+  it('waits for a full batch, survives inputs without channels, and stops on request', async () => {
+    const Processor = await loadWorklet()
+    const p = new Processor()
+    p.process([[new Float32Array(128)]])
+    expect(p.posted).toHaveLength(0) // 128 of 1024
+    expect(p.process([[]])).toBe(true)
+    expect(p.process([])).toBe(true)
+    p.port.onmessage({ data: 'stop' })
+    expect(p.process([[new Float32Array(128)]])).toBe(false)
   })
 })

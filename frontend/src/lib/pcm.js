@@ -61,14 +61,3 @@ export function toFloat32LE(samples, littleEndianHost = IS_LITTLE_ENDIAN) {
   for (let i = 0; i < samples.length; i++) view.setFloat32(i * 4, samples[i], true)
   return buf
 }
-
-/** Average channels into one (what the worklet does for stereo inputs). */
-export function downmix(channels) {
-  if (!channels || channels.length === 0) return new Float32Array(0)
-  if (channels.length === 1) return Float32Array.from(channels[0])
-  const n = channels[0].length
-  const out = new Float32Array(n)
-  for (const ch of channels) for (let i = 0; i < n; i++) out[i] += ch[i]
-  for (let i = 0; i < n; i++) out[i] /= channels.length
-  return out
-}
