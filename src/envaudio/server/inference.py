@@ -97,12 +97,18 @@ def decode_upload(clf: Classifier, settings: Settings, data: bytes) -> np.ndarra
     return wave
 
 
+def scores(labels: list[str], probs: np.ndarray, top_k: int) -> dict:
+    """`top_prediction`, `top_k` and `probabilities` of one probability vector, rounded
+    (the fields /predict and the stream share)."""
+    order = np.argsort(-probs)[:max(1, top_k)]
+    return {"top_prediction": {"label": labels[order[0]], "confidence": _r(probs[order[0]])},
+            "top_k": [{"label": labels[i], "confidence": _r(probs[i])} for i in order],
+            "probabilities": {l: _r(p) for l, p in zip(labels, probs)}}
+
+
 def prediction_dict(pred: Prediction, top_k: int) -> dict:
     d = pred.to_dict(top_k=top_k, include_windows=True)
-    d["top_prediction"]["confidence"] = _r(d["top_prediction"]["confidence"])
-    for item in d["top_k"]:
-        item["confidence"] = _r(item["confidence"])
-    d["probabilities"] = {k: _r(v) for k, v in d["probabilities"].items()}
+    d.update(scores(pred.labels, pred.probabilities, top_k))
     d["duration"] = round(float(d["duration"]), 6)
     for w in d["windows"]:
         w["confidence"] = _r(w["confidence"])

@@ -46,7 +46,7 @@ from ..audio import resample
 from ..features import log_mel_spectrogram, rms_gain_db
 from ..predict import Classifier
 from ..settings import Settings
-from .inference import PROB_DECIMALS, dumps
+from .inference import dumps, scores
 from .schemas import StreamConfig
 from .spectrogram import spectrogram_payload
 from .state import get_state
@@ -199,19 +199,13 @@ class StreamSession:
         x = resample(window, self.sr, cfg.sample_rate) if self.sr != cfg.sample_rate else window
         feats = log_mel_spectrogram(x, cfg)  # fixed length: exactly the model's input
         probs = clf.predict_features(feats[None])[0]
-        order = np.argsort(-probs)
-        labels = clf.labels
         t = received / self.sr
         msg = {
             "type": "prediction",
             "time": round(t, 6),
             "window_start": round(t - self.window_seconds, 6),
             "window_end": round(t, 6),
-            "top_prediction": {"label": labels[order[0]],
-                               "confidence": round(float(probs[order[0]]), PROB_DECIMALS)},
-            "top_k": [{"label": labels[i], "confidence": round(float(probs[i]), PROB_DECIMALS)}
-                      for i in order[:self.top_k]],
-            "probabilities": {l: round(float(p), PROB_DECIMALS) for l, p in zip(labels, probs)},
+            **scores(clf.labels, probs, self.top_k),
         }
         if not self.reduce_payload:
             msg["spectrogram"] = spectrogram_payload(feats, cfg, duration=cfg.duration)
