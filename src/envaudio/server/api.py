@@ -10,13 +10,11 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__
 from . import inference, schemas
+from .schemas import STREAM_MAX_RATE, STREAM_MIN_RATE, TOP_K_DEFAULT
 from .state import get_state
 from .uploads import UPLOAD_OPENAPI, read_upload
 
 router = APIRouter()
-
-STREAM_MIN_RATE, STREAM_MAX_RATE = 8000, 192000
-TOP_K_DEFAULT = 3
 
 _ERRORS = {
     400: {"model": schemas.ErrorResponse, "description": "empty or malformed upload"},

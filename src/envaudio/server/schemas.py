@@ -142,12 +142,16 @@ class ErrorResponse(_Model):
 
 # WebSocket messages (documentation and tests; WebSockets are not part of OpenAPI).
 
+STREAM_MIN_RATE, STREAM_MAX_RATE = 8000, 192000  # Hz a stream may be sent at
+TOP_K_DEFAULT = 3  # labels in `top_k` when the client does not say (REST and stream)
+
+
 class StreamConfig(BaseModel):
     """The client's first message on /ws/predict."""
 
     model_config = ConfigDict(extra="ignore")
     type: str | None = None
-    sample_rate: int = Field(ge=8000, le=192000)
+    sample_rate: int = Field(ge=STREAM_MIN_RATE, le=STREAM_MAX_RATE)
     duration: float | None = Field(None, gt=0)
     top_k: int | None = Field(None, ge=1)
     reduce_payload: bool | None = None

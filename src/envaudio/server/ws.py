@@ -47,7 +47,7 @@ from ..features import log_mel_spectrogram, rms_gain_db
 from ..predict import Classifier
 from ..settings import Settings
 from .inference import dumps, scores
-from .schemas import StreamConfig
+from .schemas import STREAM_MAX_RATE, STREAM_MIN_RATE, TOP_K_DEFAULT, StreamConfig
 from .spectrogram import spectrogram_payload
 from .state import get_state
 
@@ -58,7 +58,6 @@ CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
 DURATION_TOLERANCE = 0.05  # seconds
 STATUS_EVERY_SECONDS = 0.1
-TOP_K_DEFAULT = 3
 
 
 class ConfigError(ValueError):
@@ -112,7 +111,7 @@ def parse_config(text: str, clf: Classifier) -> StreamConfig:
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a JSON object, e.g. {\"sample_rate\": 48000}")
     if "sample_rate" not in raw:
-        raise ConfigError("the config needs a sample_rate (Hz, 8000..192000)")
+        raise ConfigError(f"the config needs a sample_rate (Hz, {STREAM_MIN_RATE}..{STREAM_MAX_RATE})")
     try:
         cfg = StreamConfig.model_validate(raw)
     except ValidationError as e:
