@@ -28,6 +28,7 @@ from ..predict import Classifier, load_classifier
 from ..settings import PACKAGE_DIR, Settings
 from . import api, site, ws
 from .inference import warm_up
+from .schemas import validation_message
 from .state import ServingState, cpu_budget
 
 log = logging.getLogger("envaudio.server")
@@ -125,10 +126,6 @@ def _check_stream_settings(state: ServingState) -> None:
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """Query/path validation errors with a readable `detail` string (like every other
     error of this API); the structured list stays available under `errors`."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body"))
-        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
     errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
-    return JSONResponse({"detail": "; ".join(parts) or "invalid request", "errors": errors},
+    return JSONResponse({"detail": validation_message(exc.errors()) or "invalid request", "errors": errors},
                         status_code=422)

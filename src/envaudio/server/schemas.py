@@ -140,6 +140,15 @@ class ErrorResponse(_Model):
     detail: str
 
 
+def validation_message(errors: list[dict]) -> str:
+    """Pydantic/FastAPI validation errors as one readable line: "field: problem; ..."."""
+    parts = []
+    for err in errors:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body"))
+        parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+    return "; ".join(parts)
+
+
 # WebSocket messages (documentation and tests; WebSockets are not part of OpenAPI).
 
 STREAM_MIN_RATE, STREAM_MAX_RATE = 8000, 192000  # Hz a stream may be sent at

@@ -47,7 +47,7 @@ from ..features import log_mel_spectrogram, rms_gain_db
 from ..predict import Classifier
 from ..settings import Settings
 from .inference import dumps, scores
-from .schemas import STREAM_MAX_RATE, STREAM_MIN_RATE, TOP_K_DEFAULT, StreamConfig
+from .schemas import STREAM_MAX_RATE, STREAM_MIN_RATE, TOP_K_DEFAULT, StreamConfig, validation_message
 from .spectrogram import spectrogram_payload
 from .state import get_state
 
@@ -115,8 +115,7 @@ def parse_config(text: str, clf: Classifier) -> StreamConfig:
     try:
         cfg = StreamConfig.model_validate(raw)
     except ValidationError as e:
-        msgs = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
-        raise ConfigError("invalid config: " + "; ".join(msgs)) from None
+        raise ConfigError("invalid config: " + validation_message(e.errors())) from None
     model_duration = clf.cfg.duration
     if cfg.duration is not None and abs(cfg.duration - model_duration) > DURATION_TOLERANCE:
         raise ConfigError(f"invalid config: duration {cfg.duration:g} s does not match the model's "
