@@ -53,7 +53,7 @@ def main() -> int:
             print(f"waveform variants ({', '.join(variants)}): {n} in {dt:.1f} s = {n / dt:.0f} clips/s")
         cfg = TrainConfig(settings=s.replace(epochs=args.epochs, model_width=args.width, cache_dir=tmp),
                           progress=False)
-        res = train(ds.clips, ds.labels, ds.folds, [], cfg, s.features, None, Path(tmp) / "run")
+        res = train(ds.clips, ds.labels, ds.folds, [], cfg, None, Path(tmp) / "run")
         per_epoch = [h["seconds"] for h in res.history]
         print(f"training: {len(ds.clips)} clips/epoch, width {args.width}: "
               f"{sum(per_epoch) / len(per_epoch):.1f} s per epoch "

@@ -18,9 +18,9 @@ LABELS = ["air_conditioner", "car_horn", "children_playing", "dog_bark", "drilli
 def test_bundled_model_loads_with_card():
     m = load_model()
     assert m.labels == LABELS
-    assert m.features.sample_rate == 22050 and m.features.duration == 4.0
+    assert m.sample_rates[0] == 22050 and m.duration == 4.0
     card = json.loads((EXAMPLES.parent / "cnn.pt.card.json").read_text())
-    assert card["labels"] == LABELS and card["members"] == len(m.net.members)
+    assert card["labels"] == LABELS and card["members"] == len(m.members)
     assert json.loads((EXAMPLES.parent / "cnn.pt.labels.json").read_text()) == LABELS
 
 

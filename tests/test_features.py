@@ -10,7 +10,7 @@ from envaudio.features import (fix_length, log_mel_spectrogram, mel_filterbank, 
 from envaudio.predict import Classifier
 from envaudio.model import load_model
 from envaudio.settings import FeatureConfig, Settings, SettingsError, available_cpus
-from envaudio.windows import window_features, window_starts
+from envaudio.windows import cut_windows, window_starts
 from conftest import noise, tone
 
 CFG = FeatureConfig()
@@ -109,14 +109,15 @@ def test_training_and_inference_features_are_identical(tmp_path):
     long_path = tmp_path / "long.wav"
     sf.write(long_path, noise(9.0, 16000, 0.1, seed=3), 16000)
     clf = Classifier(load_model(), Settings())
-    cache = FeatureCache(tmp_path / "cache", clf.cfg)
-    for p in (path, long_path):
-        cached = cache.get_many([str(p)], workers=1, progress=False)[0]
-        pred = clf.classify_file(p)
-        assert cached.shape == pred.features.shape
-        assert np.array_equal(cached, pred.features)
-        # and again from the cache (second read), still identical
-        assert np.array_equal(cache.get_many([str(p)], workers=1, progress=False)[0], pred.features)
+    for fe in clf.model.frontends:
+        cache = FeatureCache(tmp_path / "cache", fe)
+        for p in (path, long_path):
+            cached = cache.get_many([str(p)], workers=1, progress=False)[0]
+            pred = clf.classify_file(p).features[fe.key()]
+            assert cached.shape == pred.shape
+            assert np.array_equal(cached, pred)
+            # and again from the cache (second read), still identical
+            assert np.array_equal(cache.get_many([str(p)], workers=1, progress=False)[0], pred)
 
 
 def test_cache_is_keyed_by_settings(tmp_path):
@@ -177,7 +178,15 @@ def test_available_cpus_honours_a_cgroup_quota(tmp_path):
     assert available_cpus(str(tmp_path / "v1")) == 1
 
 
-def test_window_features_shape():
-    starts, feats = window_features(noise(10.0), CFG)
-    assert starts == [0, 44100, 88200, 132300]
+def test_windows_are_cut_at_the_same_times_at_every_rate():
+    x22, x16 = noise(10.0), noise(10.0, sr=16000)
+    starts, windows = cut_windows({22050: x22, 16000: x16}, 4.0, 0.5)
+    assert starts == [0.0, 2.0, 4.0, 6.0]
+    assert windows[22050].shape == (4, 88200) and windows[16000].shape == (4, 64000)
+    assert np.array_equal(windows[16000][1], x16[32000:96000])
+    assert np.array_equal(windows[22050][3], x22[-88200:])
+    feats = log_mel_spectrogram(windows[22050], CFG)
     assert feats.shape == (4, CFG.n_mels, CFG.n_frames)
+    # audio shorter than a window: one window of its natural length (looped by the features)
+    starts, windows = cut_windows({22050: x22[:1000], 16000: x16[:725]}, 4.0)
+    assert starts == [0.0] and windows[22050].shape == (1, 1000) and windows[16000].shape == (1, 725)

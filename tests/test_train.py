@@ -14,7 +14,7 @@ def test_training_draws_examples_from_the_waveform_variants(tmp_path):
 
     def trainer(p: float) -> Trainer:
         s = Settings(cache_dir=str(tmp_path / "cache"), wave_augment="ps:3", wave_augment_p=p)
-        t = Trainer(TrainConfig(settings=s, progress=False), s.features, labels, clips, [],
+        t = Trainer(TrainConfig(settings=s, progress=False), labels, clips, [],
                     tmp_path / "run", {})
         t.load_features()
         return t

@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=s.patience, help="early stopping (epochs)")
     p.add_argument("--seed", type=int, default=s.seed)
     p.add_argument("--members", type=int, default=1, help="ensemble size (models with different seeds)")
+    p.add_argument("--backbone", choices=("cnn", "yamnet"), default=None,
+                   help="cnn: the from-scratch log-mel CNN (default without --pretrained); yamnet: "
+                        "fine-tune AudioSet-pretrained YAMNet (default with --pretrained)")
+    p.add_argument("--pretrained", default=None, metavar="YAMNET_NPZ",
+                   help="YAMNet's AudioSet weights as npz (ENVAUDIO_PRETRAINED); read at training "
+                        "time only, the model file is self-contained")
     p.add_argument("--width", type=int, default=s.model_width, help="channels of the first conv block")
     p.add_argument("--mixup", type=float, default=s.mixup_alpha, help="mixup alpha (0 = off)")
     p.add_argument("--no-spec-augment", action="store_true")

@@ -35,8 +35,16 @@ def _train_config(args):
         spec_augment=s.spec_augment and not args.no_spec_augment,
         class_weights=s.class_weights and not args.no_class_weights,
     )
+    pretrained = args.pretrained or s.pretrained or None
+    backbone = args.backbone or ("yamnet" if pretrained else "cnn")
+    if backbone == "yamnet" and not pretrained:
+        raise DatasetError("--backbone yamnet needs --pretrained PATH/yamnet.npz (YAMNet's AudioSet "
+                           "weights; nothing is downloaded)")
+    if pretrained and not Path(pretrained).is_file():
+        raise DatasetError(f"pretrained weights not found: {pretrained}")
     return TrainConfig(settings=s, members=args.members, device=args.device, workers=args.workers,
-                       progress=not args.quiet)
+                       progress=not args.quiet, backbone=backbone,
+                       pretrained=pretrained if backbone == "yamnet" else None)
 
 
 def cmd_train(args) -> int:
@@ -53,16 +61,15 @@ def _train(args) -> int:
     from .train import dist_info, train
 
     cfg = _train_config(args)
-    fcfg = cfg.settings.features
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.members < 1:
         raise DatasetError("--epochs, --batch-size and --members must be at least 1")
     clips, labels = load_clips(args.data_root, args.table)
     run_dir = Path(args.run_dir) if args.run_dir else Path(args.out).parent / (Path(args.out).stem + "_run")
     if args.cv:
-        return _cross_validate(clips, labels, cfg, fcfg, run_dir, args)
+        return _cross_validate(clips, labels, cfg, run_dir, args)
     val = [] if str(args.val_folds).lower() == "none" else parse_folds(args.val_folds)
     train_folds = [f for f in parse_folds(args.train_folds) if f not in val]
-    result = train(clips, labels, train_folds, val, cfg, fcfg, args.out, run_dir, args.resume)
+    result = train(clips, labels, train_folds, val, cfg, args.out, run_dir, args.resume)
     if dist_info()[0] != 0:
         return 0
     print(f"\ntrained in {result.seconds / 60:.1f} min; best epoch(s) {result.best_epochs}")
@@ -81,7 +88,7 @@ def _train(args) -> int:
     return 0
 
 
-def _cross_validate(clips, labels, cfg, fcfg, run_dir: Path, args) -> int:
+def _cross_validate(clips, labels, cfg, run_dir: Path, args) -> int:
     """Each fold present is the test fold once; the next fold (cyclically) validates; the
     others train. With all 10 folds this is the paper's protocol (8 / 1 / 1)."""
     from .evaluate import evaluate_clips
@@ -98,7 +105,7 @@ def _cross_validate(clips, labels, cfg, fcfg, run_dir: Path, args) -> int:
         fold_dir = run_dir / f"cv_test{test_fold}"
         out = fold_dir / "model.pt"
         print(f"\n=== CV: test fold {test_fold}, validation fold {val_fold}, train folds {train_folds}")
-        train(clips, labels, train_folds, [val_fold], cfg, fcfg, out, fold_dir, args.resume)
+        train(clips, labels, train_folds, [val_fold], cfg, out, fold_dir, args.resume)
         if dist_info()[0] != 0:
             continue
         ev = evaluate_clips(load_model(out), select_folds(clips, [test_fold]), workers=args.workers,

@@ -17,10 +17,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .audio import AudioError, load_audio
+from .audio import AudioError, load_audio, resample
 from .features import start_torch_threads
-from .settings import FeatureConfig, available_cpus
-from .windows import window_features
+from .networks import frontend_features
+from .settings import available_cpus
+from .windows import cut_windows
 
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
 TABLE_COLUMNS = ("file_path", "label", "fold", "classID", "salience")
@@ -177,21 +178,26 @@ def apply_variant(wave: np.ndarray, variant: str | None, sr: int) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-def _file_windows(path: str, cfg: FeatureConfig, overlap: float, loader: str, timeout: float,
-                  variant: str | None) -> tuple[np.ndarray | None, str | None]:
+def _file_windows(path: str, frontends: list, overlap: float, loader: str, timeout: float,
+                  variant: str | None) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """One file -> ({front end key: model input of each window}, None) or (None, error).
+    Decoded once, at the highest rate the front ends need (as `Classifier` does)."""
+    rate = max(fe.sample_rate for fe in frontends)
     try:
-        wave = load_audio(path, cfg.sample_rate, loader, timeout)
+        wave = apply_variant(load_audio(path, rate, loader, timeout), variant, rate)
     except AudioError as e:
         return None, str(e)
-    _, feats = window_features(apply_variant(wave, variant, cfg.sample_rate), cfg, overlap)
-    return feats, None
+    waves = {fe.sample_rate: resample(wave, rate, fe.sample_rate) for fe in frontends}
+    _, windows = cut_windows(waves, frontends[0].duration, overlap)
+    return {fe.key(): frontend_features(fe, windows[fe.sample_rate]) for fe in frontends}, None
 
 
-def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.5,
+def iter_file_features(paths: list[str], frontends: list, overlap: float = 0.5,
                        workers: int | None = None, loader: str = "ffmpeg",
                        timeout: float = 20.0, variant: str | None = None
-                       ) -> Iterator[tuple[np.ndarray | None, str | None]]:
-    """Yields (windows features (n, mels, frames) or None, error or None) per path, in order.
+                       ) -> Iterator[tuple[dict[str, np.ndarray] | None, str | None]]:
+    """Yields ({front end key: windows' model input (n, ...)} or None, error or None) per
+    path, in order.
 
     Threads, not processes: decoding (libsndfile, soxr, ffmpeg) and torch.stft release the
     GIL, so threads use every core without the seconds a process pool spends importing
@@ -199,8 +205,8 @@ def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.
     from concurrent.futures import ThreadPoolExecutor
 
     workers = workers if workers is not None else available_cpus()
-    one = partial(_file_windows, cfg=cfg, overlap=overlap, loader=loader, timeout=timeout,
-                  variant=variant)
+    one = partial(_file_windows, frontends=list(frontends), overlap=overlap, loader=loader,
+                  timeout=timeout, variant=variant)
     if workers <= 1 or len(paths) < 4:
         yield from map(one, paths)
         return
@@ -210,13 +216,14 @@ def iter_file_features(paths: list[str], cfg: FeatureConfig, overlap: float = 0.
 
 
 class FeatureCache:
-    """Log-mel windows of each file, computed once per (file, feature settings).
+    """One front end's model input for the windows of each file, computed once per (file,
+    feature settings).
 
     Layout: <cache_dir>/features/<settings hash>/<file hash>.npy. A change of any feature
     setting gives a new settings hash (old entries are simply not used); a change of the
     file (size or mtime) gives a new file hash."""
 
-    def __init__(self, cache_dir: str | os.PathLike, cfg: FeatureConfig, overlap: float = 0.5,
+    def __init__(self, cache_dir: str | os.PathLike, cfg, overlap: float = 0.5,
                  variant: str | None = None):
         self.cfg = cfg
         self.overlap = overlap
@@ -243,7 +250,7 @@ class FeatureCache:
         if todo:
             bar = tqdm(total=len(todo), desc=desc, unit="clip", disable=not progress)
             errors = []
-            for i, (feats, err) in zip(todo, iter_file_features([paths[i] for i in todo], self.cfg,
+            for i, (feats, err) in zip(todo, iter_file_features([paths[i] for i in todo], [self.cfg],
                                                                 self.overlap, workers,
                                                                 variant=self.variant)):
                 bar.update(1)
@@ -251,7 +258,7 @@ class FeatureCache:
                     errors.append(err)
                     continue
                 tmp = entries[i].with_suffix(f".{os.getpid()}.tmp.npy")
-                np.save(tmp, feats.astype(np.float32))
+                np.save(tmp, feats[self.cfg.key()].astype(np.float32))
                 os.replace(tmp, entries[i])
             bar.close()
             if errors:

@@ -112,8 +112,8 @@ def evaluate_clips(model: LoadedModel, clips: list[Clip], workers: int | None = 
     bar = tqdm(total=len(paths), desc="evaluate", unit="clip", disable=not progress)
     for start in range(0, len(paths), chunk):
         part = paths[start:start + chunk]
-        done: list[tuple[int, np.ndarray]] = []
-        for i, (feats, err) in enumerate(iter_file_features(part, model.features, s.window_overlap,
+        done: list[tuple[int, dict]] = []
+        for i, (feats, err) in enumerate(iter_file_features(part, model.frontends, s.window_overlap,
                                                             workers, s.audio_loader,
                                                             s.ffmpeg_timeout_seconds), start):
             bar.update(1)
@@ -124,12 +124,13 @@ def evaluate_clips(model: LoadedModel, clips: list[Clip], workers: int | None = 
                 done.append((i, feats))
         if not done:
             continue
-        windows = np.concatenate([f for _, f in done])
-        out = model.predict_windows(windows)
+        keys = list(done[0][1])
+        out = model.predict_windows({k: np.concatenate([f[k] for _, f in done]) for k in keys})
         k = 0
         for i, f in done:
-            probs[i] = out[k:k + len(f)].mean(axis=0)
-            k += len(f)
+            n = len(f[keys[0]])
+            probs[i] = out[k:k + n].mean(axis=0)
+            k += n
     bar.close()
     seconds = time.perf_counter() - t0
     ok = ~np.isnan(probs).any(axis=1)

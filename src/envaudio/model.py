@@ -1,8 +1,19 @@
-"""The CNN, and the model file format.
+"""The model file format, and a loaded model.
 
-A model file (torch.save of a plain dict, loadable with weights_only=True) holds one
-or more member networks (an ensemble averages their probabilities), the labels, the
-feature settings used in training and a model card.
+A model file (torch.save of a plain dict, loadable with weights_only=True):
+
+    {"format_version": 2,
+     "labels": [...],
+     "members": [{"network": "yamnet" | "cnn", "arch": {...}, "features": {...front end},
+                  "state": {...state dict, float16 or float32}}, ...],
+     "combine": {"rule": "mean"} | {"rule": "weighted", "weights": [...], "fitted_on": ...},
+     "calibration": {"temperature": T, ...}  (optional),
+     "card": {...}}
+
+Members may have different front ends (the CNN's 22,050 Hz log-mel, YAMNet's 16 kHz
+frames): each gets the features it was trained on, computed once per distinct front end.
+Their class probabilities are combined by the rule. Version 1 files (CNN members sharing
+one front end) still load.
 """
 
 from __future__ import annotations
@@ -17,9 +28,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .settings import FeatureConfig
+from .networks import frontend_from_dict, frontend_features, get_network, network_of
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 BATCH = 32  # windows per forward pass at inference: the fastest size measured on CPU
 
 
@@ -27,68 +38,93 @@ class ModelError(RuntimeError):
     """A model file that is missing or cannot be used."""
 
 
-def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-    )
+@dataclass
+class Member:
+    network: str
+    arch: dict
+    frontend: object
+    net: nn.Module
 
-
-class AudioCNN(nn.Module):
-    """VGG-style 2D CNN over (mel, time). Each input is standardised on its own, so the
-    network does not depend on recording level; pooling over time is mean + max so both
-    sustained sounds and short events (gun shot, car horn) leave a trace."""
-
-    def __init__(self, n_classes: int = 10, width: int = 16, dropout: float = 0.3):
-        super().__init__()
-        chans = [width, width * 2, width * 4, width * 8]
-        blocks, c_in = [], 1
-        for c in chans:
-            blocks += [_conv_block(c_in, c), nn.MaxPool2d(2)]
-            c_in = c
-        self.features = nn.Sequential(*blocks)
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(c_in, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, n_mels, frames) log-mel in dB -> logits (B, n_classes)."""
-        mu = x.mean(dim=(1, 2), keepdim=True)
-        sd = x.std(dim=(1, 2), keepdim=True).clamp_min(1e-3)
-        h = self.features(((x - mu) / sd).unsqueeze(1))
-        h = h.mean(dim=2)  # over frequency
-        h = h.mean(dim=2) + h.amax(dim=2)  # over time
-        return self.fc(self.dropout(h))
-
-
-class Ensemble(nn.Module):
-    """Averages the class probabilities of its members."""
-
-    def __init__(self, members: list[nn.Module]):
-        super().__init__()
-        self.members = nn.ModuleList(members)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Returns probabilities (B, n_classes)."""
-        return torch.stack([F.softmax(m(x), dim=-1) for m in self.members]).mean(0)
+    def to_payload(self, half: bool = False) -> dict:
+        state = member_state(self.net)
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        return {"network": self.network, "arch": dict(self.arch),
+                "features": self.frontend.to_dict(), "state": state}
 
 
 @dataclass
 class LoadedModel:
-    net: Ensemble
+    members: list[Member]
     labels: list[str]
-    features: FeatureConfig
+    combine: dict = field(default_factory=lambda: {"rule": "mean"})
+    calibration: dict | None = None
     card: dict = field(default_factory=dict)
     path: str = ""
 
-    def predict_proba(self, feats: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return self.net(feats)
+    def __post_init__(self):
+        durations = {round(m.frontend.duration, 6) for m in self.members}
+        if len(durations) != 1:
+            raise ModelError(f"members analyse windows of different lengths: {sorted(durations)} s")
+        w = self.combine.get("weights")
+        if w is not None and len(w) != len(self.members):
+            raise ModelError("the combination has one weight per member")
+        self._frontends = list({fe.key(): fe for fe in (m.frontend for m in self.members)}.values())
 
-    def predict_windows(self, feats: np.ndarray, batch_size: int = BATCH) -> np.ndarray:
-        """(n, n_mels, frames) log-mels -> probabilities (n, n_classes), in batches."""
-        out = [self.predict_proba(torch.from_numpy(np.ascontiguousarray(feats[i:i + batch_size])))
-               for i in range(0, len(feats), batch_size)]
-        return torch.cat(out).numpy()
+    @property
+    def frontends(self) -> list:
+        """The distinct front ends, in member order."""
+        return self._frontends
+
+    @property
+    def duration(self) -> float:
+        return self.members[0].frontend.duration
+
+    @property
+    def sample_rates(self) -> list[int]:
+        return sorted({fe.sample_rate for fe in self.frontends}, reverse=True)
+
+    @property
+    def view_frontend(self):
+        """The front end the spectrogram view shows: the CNN's log-mel in dB when a member
+        uses it, else the default 22,050 Hz log-mel (computed for display only)."""
+        from .settings import FeatureConfig
+
+        return next((fe for fe in self.frontends if network_of(fe).NAME == "cnn"), FeatureConfig())
+
+    def featurize(self, windows: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
+        """{sample rate: (n, samples) windows} -> {front end key: model input (n, ...)}."""
+        return {fe.key(): frontend_features(fe, windows[fe.sample_rate]) for fe in self.frontends}
+
+    def weights(self) -> np.ndarray:
+        w = np.asarray(self.combine.get("weights") or [1.0] * len(self.members), dtype=np.float64)
+        return w / w.sum()
+
+    def predict_member_windows(self, feats: dict[str, np.ndarray], batch_size: int = BATCH) -> np.ndarray:
+        """Each member's probabilities (n_members, n, n_classes), in batches."""
+        out = []
+        with torch.inference_mode():
+            for m in self.members:
+                x = feats[m.frontend.key()]
+                parts = [F.softmax(m.net(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))), -1)
+                         for i in range(0, len(x), batch_size)]
+                out.append(torch.cat(parts).numpy())
+        return np.stack(out)
+
+    def predict_windows(self, feats: dict[str, np.ndarray], batch_size: int = BATCH) -> np.ndarray:
+        """Model inputs of n windows -> combined (calibrated) probabilities (n, n_classes)."""
+        p = np.tensordot(self.weights(), self.predict_member_windows(feats, batch_size), axes=1)
+        return calibrate(p, self.calibration).astype(np.float32)
+
+
+def calibrate(p: np.ndarray, calibration: dict | None) -> np.ndarray:
+    """Temperature scaling of combined probabilities: softmax(log p / T)."""
+    t = (calibration or {}).get("temperature")
+    if not t or t == 1.0:
+        return p
+    z = np.log(np.clip(p, 1e-12, 1.0)) / t
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
 
 
 def member_state(net: nn.Module) -> dict:
@@ -96,16 +132,17 @@ def member_state(net: nn.Module) -> dict:
     return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
 
 
-def save_model(path: str | os.PathLike, members: list[dict], arch: dict, labels: list[str],
-               features: FeatureConfig, card: dict) -> None:
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "arch": arch,
-        "members": members,
-        "labels": list(labels),
-        "features": features.to_dict(),
-        "card": card,
-    }
+def model_payload(members: list[dict], labels: list[str], card: dict, combine: dict | None = None,
+                  calibration: dict | None = None) -> dict:
+    """members: [{"network", "arch", "features", "state"}]."""
+    payload = {"format_version": FORMAT_VERSION, "labels": list(labels), "members": members,
+               "combine": combine or {"rule": "mean"}, "card": card}
+    if calibration:
+        payload["calibration"] = calibration
+    return payload
+
+
+def save_model(path: str | os.PathLike, payload: dict) -> None:
     atomic_torch_save(payload, path)
 
 
@@ -128,22 +165,41 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         raise
 
 
-def build_net(arch: dict, n_classes: int) -> AudioCNN:
-    return AudioCNN(n_classes=n_classes, width=int(arch.get("width", 16)),
-                    dropout=float(arch.get("dropout", 0.3)))
+def _upgrade(payload: dict) -> dict:
+    """Version 1 (CNN members sharing `arch` and `features`) -> version 2."""
+    if payload.get("format_version", 1) >= 2:
+        return payload
+    return {**payload, "format_version": 2, "combine": {"rule": "mean"},
+            "members": [{"network": "cnn", "arch": payload["arch"], "features": payload["features"],
+                         "state": state} for state in payload["members"]]}
 
 
-def for_inference(net: nn.Module) -> nn.Module:
-    """Fold each BatchNorm into the convolution before it and use the channels-last layout
-    oneDNN prefers: same outputs (to float rounding), about 2x the throughput on CPU."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
+def read_payload(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    try:
+        return _upgrade(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:
+        raise ModelError(f"{path} is not a usable envaudio model: {e}") from None
 
-    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
-        layers = list(seq.children())
-        for i, (a, b) in enumerate(zip(layers, layers[1:])):
-            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
-                seq[i], seq[i + 1] = fuse_conv_bn_eval(a, b), nn.Identity()
-    return net.to(memory_format=torch.channels_last)
+
+def build_member(d: dict, n_classes: int, inference: bool = True) -> Member:
+    module = get_network(d["network"])
+    net = module.build(d["arch"], n_classes)
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in d["state"].items()})
+    net.eval()
+    if inference:
+        net = module.for_inference(net)
+    return Member(d["network"], dict(d["arch"]), frontend_from_dict(d["features"]), net)
+
+
+def from_payload(payload: dict, path: str = "", inference: bool = True) -> LoadedModel:
+    labels = list(payload["labels"])
+    members = [build_member(d, len(labels), inference) for d in payload["members"]]
+    return LoadedModel(members=members, labels=labels, combine=dict(payload.get("combine") or {"rule": "mean"}),
+                       calibration=payload.get("calibration"), card=dict(payload.get("card", {})),
+                       path=path)
 
 
 def load_model(path: str | os.PathLike | None = None) -> LoadedModel:
@@ -151,21 +207,10 @@ def load_model(path: str | os.PathLike | None = None) -> LoadedModel:
     from .settings import BUNDLED_MODEL
 
     path = Path(path) if path else BUNDLED_MODEL
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
+    payload = read_payload(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        labels = list(payload["labels"])
-        members = []
-        for state in payload["members"]:
-            net = build_net(payload["arch"], len(labels))
-            net.load_state_dict(state)
-            members.append(net)
-        features = FeatureConfig.from_dict(payload["features"])
+        return from_payload(payload, str(path))
     except ModelError:
         raise
     except Exception as e:
         raise ModelError(f"{path} is not a usable envaudio model: {e}") from None
-    ens = for_inference(Ensemble(members).eval())
-    return LoadedModel(net=ens, labels=labels, features=features,
-                       card=dict(payload.get("card", {})), path=str(path))

@@ -16,7 +16,7 @@ import numpy as np
 from .audio import AudioSource, check_waveform, load_audio, resample
 from .model import LoadedModel, load_model
 from .settings import Settings, get_settings
-from .windows import window_features
+from .windows import cut_windows
 
 
 @dataclass
@@ -34,8 +34,8 @@ class Prediction:
     probabilities: np.ndarray  # (n_classes,), averaged over windows
     windows: list[WindowResult]
     duration: float  # seconds of audio
-    features: np.ndarray = field(repr=False, default=None)  # (n_windows, n_mels, frames)
-    waveform: np.ndarray = field(repr=False, default=None)
+    features: dict = field(repr=False, default=None)  # {front end key: (n_windows, ...)}
+    waveform: np.ndarray = field(repr=False, default=None)  # at the classifier's sample rate
 
     @property
     def top_label(self) -> str:
@@ -66,12 +66,12 @@ class Prediction:
 
 
 class Classifier:
-    """A loaded model plus the settings to feed it."""
+    """A loaded model plus the settings to feed it. Audio is decoded at the highest sample
+    rate among the model's members (`sample_rate`) and resampled once per other rate."""
 
     def __init__(self, model: LoadedModel, settings: Settings | None = None):
         self.model = model
         self.settings = settings or get_settings()
-        self.cfg = model.features
 
     @property
     def labels(self) -> list[str]:
@@ -79,40 +79,59 @@ class Classifier:
 
     @property
     def sample_rate(self) -> int:
-        return self.cfg.sample_rate
+        return self.model.sample_rates[0]
+
+    @property
+    def window_seconds(self) -> float:
+        return self.model.duration
+
+    @property
+    def cfg(self):
+        """The log-mel the spectrogram view shows (`LoadedModel.view_frontend`)."""
+        return self.model.view_frontend
+
+    def view_spectrogram(self, wave: np.ndarray, sr: int, fixed: bool = False) -> np.ndarray:
+        """The view's log-mel in dB of `wave` (natural length unless `fixed`)."""
+        from .features import log_mel_spectrogram
+
+        return log_mel_spectrogram(resample(wave, sr, self.cfg.sample_rate), self.cfg, fixed=fixed)
 
     def load(self, source: AudioSource) -> np.ndarray:
-        return load_audio(source, self.cfg.sample_rate, self.settings.audio_loader,
+        return load_audio(source, self.sample_rate, self.settings.audio_loader,
                           self.settings.ffmpeg_timeout_seconds)
 
     def classify_file(self, source: AudioSource) -> Prediction:
-        return self.classify_waveform(self.load(source), self.cfg.sample_rate)
+        return self.classify_waveform(self.load(source), self.sample_rate)
+
+    def at_model_rates(self, wave: np.ndarray, sr: int) -> dict[int, np.ndarray]:
+        """The waveform at each member's sample rate."""
+        return {rate: resample(wave, sr, rate) for rate in self.model.sample_rates}
 
     def classify_waveform(self, wave: np.ndarray, sample_rate: int | None = None,
                           keep_features: bool = True) -> Prediction:
         wave = check_waveform(wave)
-        sr = sample_rate or self.cfg.sample_rate
-        if sr != self.cfg.sample_rate:
-            wave = resample(wave, sr, self.cfg.sample_rate)
-        starts, feats = window_features(wave, self.cfg, self.settings.window_overlap)
-        probs = self.predict_features(feats)
-        return self._result(wave, starts, feats, probs, keep_features)
+        waves = self.at_model_rates(wave, sample_rate or self.sample_rate)
+        starts, windows = cut_windows(waves, self.window_seconds, self.settings.window_overlap)
+        feats = self.model.featurize(windows)
+        probs = self.model.predict_windows(feats)
+        return self._result(waves[self.sample_rate], starts, feats, probs, keep_features)
 
-    def predict_features(self, feats: np.ndarray) -> np.ndarray:
-        """(n, n_mels, frames) -> probabilities (n, n_classes)."""
-        return self.model.predict_windows(feats)
+    def classify_window(self, windows: dict[int, np.ndarray]) -> tuple[np.ndarray, dict]:
+        """One window {rate: (samples,)} -> (probabilities, model inputs)."""
+        feats = self.model.featurize({r: w[None] for r, w in windows.items()})
+        return self.model.predict_windows(feats)[0], feats
 
     def _result(self, wave, starts, feats, probs, keep_features) -> Prediction:
-        sr, labels = self.cfg.sample_rate, self.labels
+        labels, duration = self.labels, len(wave) / self.sample_rate
         windows = []
         for s, p in zip(starts, probs):
             i = int(np.argmax(p))
             windows.append(WindowResult(
-                start=round(s / sr, 4), end=round(min(len(wave), s + self.cfg.n_samples) / sr, 4),
+                start=round(s, 4), end=round(min(duration, s + self.window_seconds), 4),
                 label=labels[i], confidence=float(p[i]),
                 probabilities={l: float(v) for l, v in zip(labels, p)}))
         return Prediction(labels=labels, probabilities=probs.mean(axis=0), windows=windows,
-                          duration=len(wave) / sr,
+                          duration=duration,
                           features=feats if keep_features else None,
                           waveform=wave if keep_features else None)
 

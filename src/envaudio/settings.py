@@ -28,8 +28,10 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class FeatureConfig:
     """What turns a waveform into the model's input. Saved inside every model file,
-    so inference always uses exactly the settings the model was trained with."""
+    so inference always uses exactly the settings the model was trained with. This is the
+    CNN's front end (`kind` "logmel"); YAMNet's is `networks.yamnet.YamnetFrontend`."""
 
+    kind: str = "logmel"
     sample_rate: int = 22050
     duration: float = 4.0
     n_fft: int = 1024
@@ -112,6 +114,10 @@ class Settings:
     wave_augment_p: float = 0.5  # share of training examples drawn from a variant
     ema_decay: float = 0.995
     label_smoothing: float = 0.05
+    # fine-tuning a pretrained network (YAMNet; the CNN has no pretrained layers)
+    pretrained: str = ""  # YAMNet's yamnet.npz; nothing is ever downloaded
+    backbone_lr_scale: float = 0.1  # pretrained layers learn at this times LEARNING_RATE
+    freeze_layers: int = 0  # YAMNet layers 1..N keep their pretrained weights
     # serving
     allowed_origins: str = (
         "http://localhost:5173,http://127.0.0.1:5173,http://localhost:8000,http://127.0.0.1:8000"

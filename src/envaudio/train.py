@@ -27,8 +27,9 @@ import torch.nn.functional as F
 
 from .data import Clip, DatasetError, FeatureCache, select_folds
 from .evaluate import classification_metrics
-from .model import atomic_torch_save, build_net, member_state, save_model
-from .settings import FeatureConfig, Settings, parse_wave_variants
+from .model import atomic_torch_save, member_state, model_payload, save_model
+from .networks import create_model, get_network
+from .settings import Settings, parse_wave_variants
 
 CITATION = ("J. Salamon, C. Jacoby and J. P. Bello, 'A Dataset and Taxonomy for Urban Sound "
             "Research', 22nd ACM International Conference on Multimedia, Orlando USA, 2014.")
@@ -38,7 +39,8 @@ CITATION = ("J. Salamon, C. Jacoby and J. P. Bello, 'A Dataset and Taxonomy for 
 TRAIN_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "patience", "seed",
               "model_width", "dropout", "mixup_alpha", "spec_augment", "time_mask_param",
               "freq_mask_param", "num_time_masks", "num_freq_masks", "stretch", "eq_db",
-              "lowpass_p", "wave_augment", "wave_augment_p", "class_weights", "ema_decay", "label_smoothing")
+              "lowpass_p", "wave_augment", "wave_augment_p", "class_weights", "ema_decay", "label_smoothing",
+              "backbone_lr_scale", "freeze_layers")
 _ALIASES = {"lr": "learning_rate", "width": "model_width"}
 
 
@@ -52,6 +54,8 @@ class TrainConfig:
     device: str = "auto"
     workers: int | None = None
     progress: bool = True
+    backbone: str = "cnn"  # a name in networks.NETWORKS
+    pretrained: str | None = None  # weights to start from (YAMNet's npz)
 
     def __getattr__(self, name: str):
         if name == "settings":  # not set yet (during copy/unpickle)
@@ -59,11 +63,20 @@ class TrainConfig:
         return getattr(self.settings, _ALIASES.get(name, name))
 
     @property
+    def network(self):
+        return get_network(self.backbone)
+
+    @property
     def arch(self) -> dict:
-        return {"name": "AudioCNN", "width": self.width, "dropout": self.dropout}
+        return self.network.default_arch(self.settings)
+
+    @property
+    def frontend(self):
+        return self.network.frontend(self.settings)
 
     def hyperparameters(self) -> dict:
-        return {"members": self.members, **{k: getattr(self.settings, k) for k in TRAIN_KEYS}}
+        return {"backbone": self.backbone, "pretrained": Path(self.pretrained).name if self.pretrained else None,
+                "members": self.members, **{k: getattr(self.settings, k) for k in TRAIN_KEYS}}
 
 
 @dataclass
@@ -111,95 +124,6 @@ def pick_device(name: str) -> torch.device:
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device(name)
-
-
-# ------------------------------------------------------------------ augmentation
-
-def _time_roll(x: torch.Tensor) -> torch.Tensor:
-    """Circular shift of each example by a random number of frames (clips are looped to
-    the window, so a roll is a plausible different start time)."""
-    b, _, t = x.shape
-    shift = torch.randint(0, t, (b, 1, 1), device=x.device)
-    idx = (torch.arange(t, device=x.device).view(1, 1, t) + shift) % t
-    return torch.gather(x, 2, idx.expand_as(x))
-
-
-def _stretch(x: torch.Tensor, amount: float) -> torch.Tensor:
-    """Random time stretch and frequency (pitch-like) scaling via an affine resampling of
-    the spectrogram image."""
-    b = x.shape[0]
-    st = 1 + (torch.rand(b, device=x.device) * 2 - 1) * amount
-    sf = 1 + (torch.rand(b, device=x.device) * 2 - 1) * amount * 0.5
-    theta = torch.zeros(b, 2, 3, device=x.device)
-    theta[:, 0, 0] = st
-    theta[:, 1, 1] = sf
-    theta[:, 1, 2] = sf - 1  # keep the lowest band anchored: scale away from the bottom row
-    grid = F.affine_grid(theta, (b, 1, *x.shape[1:]), align_corners=False)
-    return F.grid_sample(x.unsqueeze(1), grid, mode="bilinear", padding_mode="border",
-                         align_corners=False).squeeze(1)
-
-
-def _random_eq(x: torch.Tensor, max_db: float, lowpass_p: float) -> torch.Tensor:
-    """Recording-chain variety: a smooth random gain curve over the mel bands (tilt + one
-    slow wiggle, up to +-max_db), and sometimes a low-pass, as from a low-rate recorder."""
-    b, m, _ = x.shape
-    pos = torch.linspace(-1, 1, m, device=x.device).view(1, m, 1)
-    tilt = (torch.rand(b, 1, 1, device=x.device) * 2 - 1) * max_db
-    wig = (torch.rand(b, 1, 1, device=x.device) * 2 - 1) * max_db * 0.5
-    phase = torch.rand(b, 1, 1, device=x.device) * 6.283
-    floor = x.amin(dim=(1, 2), keepdim=True)
-    y = torch.maximum(x + tilt * pos + wig * torch.sin(3.14 * pos + phase), floor)
-    if lowpass_p > 0:
-        cut = (m * (0.55 + 0.4 * torch.rand(b, 1, 1, device=x.device))).long()
-        band = torch.arange(m, device=x.device).view(1, m, 1)
-        hit = (torch.rand(b, 1, 1, device=x.device) < lowpass_p) & (band >= cut)
-        y = torch.where(hit, floor, y)
-    return y
-
-
-def _spec_augment(x: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    b, m, t = x.shape
-    fill = x.mean(dim=(1, 2), keepdim=True)
-    keep = torch.ones_like(x, dtype=torch.bool)
-    ar_f = torch.arange(m, device=x.device).view(1, m, 1)
-    ar_t = torch.arange(t, device=x.device).view(1, 1, t)
-    for _ in range(cfg.num_freq_masks):
-        w = torch.randint(0, cfg.freq_mask_param + 1, (b, 1, 1), device=x.device)
-        s = (torch.rand(b, 1, 1, device=x.device) * (m - w + 1)).long()
-        keep &= ~((ar_f >= s) & (ar_f < s + w))
-    for _ in range(cfg.num_time_masks):
-        w = torch.randint(0, cfg.time_mask_param + 1, (b, 1, 1), device=x.device)
-        s = (torch.rand(b, 1, 1, device=x.device) * (t - w + 1)).long()
-        keep &= ~((ar_t >= s) & (ar_t < s + w))
-    return torch.where(keep, x, fill)
-
-
-def _mixup(x: torch.Tensor, y: torch.Tensor, alpha: float, top_db: float):
-    """Mix pairs of examples as sounds: add their power spectrograms, and their labels by
-    the same weight."""
-    if alpha <= 0:
-        return x, y
-    lam = torch.distributions.Beta(alpha, alpha).sample((x.shape[0],)).to(x.device)
-    lam = torch.maximum(lam, 1 - lam)  # the first example stays the main one
-    perm = torch.randperm(x.shape[0], device=x.device)
-    p = torch.pow(10.0, x / 10.0)
-    mixed = lam.view(-1, 1, 1) * p + (1 - lam.view(-1, 1, 1)) * p[perm]
-    xm = 10.0 * torch.log10(mixed.clamp_min(1e-10))
-    xm = torch.maximum(xm, xm.amax(dim=(1, 2), keepdim=True) - top_db)
-    ym = lam.view(-1, 1) * y + (1 - lam.view(-1, 1)) * y[perm]
-    return xm, ym
-
-
-def augment(x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, top_db: float):
-    x = _time_roll(x)
-    if cfg.eq_db > 0:
-        x = _random_eq(x, cfg.eq_db, cfg.lowpass_p)
-    if cfg.stretch > 0:
-        x = _stretch(x, cfg.stretch)
-    x, y = _mixup(x, y, cfg.mixup_alpha, top_db)
-    if cfg.spec_augment:
-        x = _spec_augment(x, cfg)
-    return x, y
 
 
 # ------------------------------------------------------------------ training loop
@@ -265,13 +189,116 @@ def _score(m: dict) -> float:
     return 0.5 * (m["accuracy"] + m["macro_f1"])
 
 
+class _MemberRun:
+    """One network being trained: its optimizer, schedule, EMA and best state so far."""
+
+    def __init__(self, trainer: "Trainer", seed: int):
+        cfg, dev = trainer.cfg, trainer.device
+        self.t, self.cfg, self.dev = trainer, cfg, dev
+        _seed_all(seed)  # identical initial weights on every rank
+        self.net = create_model(cfg.backbone, len(trainer.labels), cfg.arch, cfg.pretrained).to(dev)
+        _seed_all(seed + 1 + trainer.rank)  # but each rank its own augmentation draws
+        self.seed = seed
+        groups = cfg.network.param_groups(self.net, cfg.settings)
+        self.ema = EMA(self.net, cfg.ema_decay)
+        self.model = self.net
+        if trainer.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.model = DDP(self.net, device_ids=[dev.index] if dev.type == "cuda" else None)
+        self.opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+        n = trainer.x_train.shape[1]
+        self.per_rank = math.ceil(n / trainer.world)
+        steps = max(1, self.per_rank // cfg.batch_size) * cfg.epochs
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(
+            self.opt, max_lr=[g["lr"] for g in groups], total_steps=steps, pct_start=0.15,
+            div_factor=10, final_div_factor=100)
+        self.weights = trainer.class_weights().to(dev)
+        self.best, self.best_state, self.best_epoch, self.bad = -1.0, None, 0, 0
+
+    def state(self, epoch: int) -> dict:
+        return {"net": self.net.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
+                "sched": self.sched.state_dict(), "epoch": epoch, "best": self.best,
+                "best_state": self.best_state, "best_epoch": self.best_epoch, "bad": self.bad,
+                "rng": torch.get_rng_state()}
+
+    def restore(self, es: dict) -> int:
+        """Continue from a checkpoint's epoch state; returns the next epoch."""
+        self.net.load_state_dict(es["net"])
+        self.ema.load_state_dict(es["ema"])
+        self.opt.load_state_dict(es["opt"])
+        self.sched.load_state_dict(es["sched"])
+        self.best, self.best_state = es["best"], es["best_state"]
+        self.best_epoch, self.bad = es["best_epoch"], es["bad"]
+        torch.set_rng_state(es["rng"])
+        return es["epoch"] + 1
+
+    def train_epoch(self, epoch: int, member: int) -> dict:
+        from tqdm import tqdm
+
+        t, cfg, dev = self.t, self.cfg, self.dev
+        n = t.x_train.shape[1]
+        g = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+        order = torch.randperm(n, generator=g)
+        if t.distributed:  # each rank takes its own slice (as DistributedSampler does)
+            order = torch.cat([order, order[: self.per_rank * t.world - n]])[t.rank::t.world]
+        self.model.train()
+        tot_loss, tot_correct, seen = 0.0, 0, 0
+        bar = tqdm(range(len(order) // cfg.batch_size), unit="batch", leave=False,
+                   desc=f"{cfg.backbone} {member + 1}/{cfg.members} epoch {epoch}/{cfg.epochs}",
+                   disable=not (cfg.progress and t.main))
+        for b in bar:
+            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            x, y = t._batch(idx)
+            x, y = x.to(dev), y.to(dev)
+            y1 = F.one_hot(y, len(t.labels)).float()
+            y1 = y1 * (1 - cfg.label_smoothing) + cfg.label_smoothing / len(t.labels)
+            xa, ya = cfg.network.augment(x, y1, cfg.settings, t.fe)
+            logits = self.model(xa)
+            loss = -(ya * self.weights * F.log_softmax(logits, dim=-1)).sum(dim=1).mean()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            t.steps_taken += 1
+            self.sched.step()
+            self.ema.update(self.net)
+            tot_loss += loss.item() * len(idx)
+            tot_correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
+            bar.set_postfix(loss=f"{tot_loss / seen:.3f}")
+        bar.close()
+        return {"lr": self.sched.get_last_lr()[0], "train_loss": tot_loss / max(seen, 1),
+                "train_acc": tot_correct / max(seen, 1)}
+
+    def validate(self, row: dict) -> bool:
+        """Scores the EMA weights on the validation clips (into `row`); keeps the best.
+        Returns whether to stop early."""
+        t = self.t
+        probs = predict_tensor(self.ema.module, t.x_val, self.dev)
+        vm = classification_metrics(t.y_val.numpy(), probs.argmax(1).numpy(), t.labels)
+        row.update(val_loss=float(F.nll_loss(probs.clamp_min(1e-8).log(), t.y_val)),
+                   val_acc=vm["accuracy"], val_macro_f1=vm["macro_f1"])
+        if _score(vm) > self.best:
+            self.best, self.best_epoch, self.bad = _score(vm), row["epoch"], 0
+            self.best_state = member_state(self.ema.module)
+        else:
+            self.bad += 1
+        return self.bad >= self.cfg.patience
+
+    def keep_last(self, epoch: int) -> bool:
+        """Without validation the last epoch's EMA weights are the result."""
+        self.best_state, self.best_epoch = member_state(self.ema.module), epoch
+        return False
+
+
 class Trainer:
     """Trains `members` networks one after the other on cached features."""
 
-    def __init__(self, cfg: TrainConfig, fcfg: FeatureConfig, labels: list[str],
+    def __init__(self, cfg: TrainConfig, labels: list[str],
                  train_clips: list[Clip], val_clips: list[Clip], run_dir: str | Path,
                  folds: dict):
-        self.cfg, self.fcfg, self.labels = cfg, fcfg, labels
+        self.cfg, self.labels = cfg, labels
+        self.fe = cfg.frontend
         self.train_clips, self.val_clips = train_clips, val_clips
         self.run_dir = Path(run_dir)
         self.folds = folds
@@ -294,7 +321,7 @@ class Trainer:
         return cache.get_many(paths, self.cfg.workers, self.cfg.progress and self.main, desc=desc)
 
     def load_features(self) -> None:
-        feats = self._cached(FeatureCache(self.cfg.cache_dir, self.fcfg),
+        feats = self._cached(FeatureCache(self.cfg.cache_dir, self.fe),
                              self.train_clips + self.val_clips, "features")
         idx = {l: i for i, l in enumerate(self.labels)}
         n = len(self.train_clips)
@@ -305,7 +332,7 @@ class Trainer:
         # original. Computed once (cached like the originals), drawn from per example.
         stacks = [_stack(feats[:n])]
         for v in parse_wave_variants(self.cfg.wave_augment):
-            stacks.append(_stack(self._cached(FeatureCache(self.cfg.cache_dir, self.fcfg, variant=v),
+            stacks.append(_stack(self._cached(FeatureCache(self.cfg.cache_dir, self.fe, variant=v),
                                               self.train_clips, f"features {v}")))
         self.x_train = torch.stack(stacks)
 
@@ -365,109 +392,33 @@ class Trainer:
 
     def _train_member(self, member: int, ckpt: dict | None, done: list[dict], history: list[dict],
                       t0: float) -> dict:
-        cfg, dev = self.cfg, self.device
+        cfg = self.cfg
         seed = cfg.seed + 1000 * member
-        _seed_all(seed)  # identical initial weights on every rank
-        net = build_net(cfg.arch, len(self.labels)).to(dev)
-        _seed_all(seed + 1 + self.rank)  # but each rank its own augmentation draws
-        ema = EMA(net, cfg.ema_decay)
-        model = net
-        if self.distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            model = DDP(net, device_ids=[dev.index] if dev.type == "cuda" else None)
-        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        n = self.x_train.shape[1]
-        per_rank = math.ceil(n / self.world)
-        steps = max(1, per_rank // cfg.batch_size) * cfg.epochs
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps,
-                                                    pct_start=0.15, div_factor=10, final_div_factor=100)
-        weights = self.class_weights().to(dev)
-        start_epoch, best, best_state, best_epoch, bad = 1, -1.0, None, 0, 0
+        run = _MemberRun(self, seed)
+        start_epoch = 1
         if ckpt:
-            es = ckpt["epoch_state"]
-            net.load_state_dict(es["net"])
-            ema.load_state_dict(es["ema"])
-            opt.load_state_dict(es["opt"])
-            sched.load_state_dict(es["sched"])
-            start_epoch, best, best_state = es["epoch"] + 1, es["best"], es["best_state"]
-            best_epoch, bad = es["best_epoch"], es["bad"]
-            torch.set_rng_state(es["rng"])  # rank 0's state: the other ranks draw their own
-            if self.rank:
+            start_epoch = run.restore(ckpt["epoch_state"])
+            if self.rank:  # rank 0's generator state is restored; the others draw their own
                 torch.manual_seed(seed + 1 + self.rank + 100003 * start_epoch)
             if self.main:
                 print(f"resumed member {member + 1} at epoch {start_epoch}")
-        from tqdm import tqdm
-
         for epoch in range(start_epoch, cfg.epochs + 1):
             te = time.time()
-            g = torch.Generator().manual_seed(seed * 7919 + epoch)
-            order = torch.randperm(n, generator=g)
-            if self.distributed:  # each rank takes its own slice (as DistributedSampler does)
-                order = torch.cat([order, order[: per_rank * self.world - n]])[self.rank::self.world]
-            model.train()
-            tot_loss, tot_correct, seen = 0.0, 0, 0
-            nb = len(order) // cfg.batch_size
-            bar = tqdm(range(nb), desc=f"member {member + 1}/{cfg.members} epoch {epoch}/{cfg.epochs}",
-                       unit="batch", leave=False, disable=not (cfg.progress and self.main))
-            for b in bar:
-                idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                x, y = self._batch(idx)
-                x, y = x.to(dev), y.to(dev)
-                y1 = F.one_hot(y, len(self.labels)).float()
-                if cfg.label_smoothing:
-                    y1 = y1 * (1 - cfg.label_smoothing) + cfg.label_smoothing / len(self.labels)
-                xa, ya = augment(x, y1, cfg, self.fcfg.top_db)
-                logits = model(xa)
-                loss = -(ya * weights * F.log_softmax(logits, dim=-1)).sum(dim=1).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                self.steps_taken += 1
-                sched.step()
-                ema.update(net)
-                tot_loss += loss.item() * len(idx)
-                tot_correct += int((logits.argmax(1) == y).sum())
-                seen += len(idx)
-                bar.set_postfix(loss=f"{tot_loss / seen:.3f}")
-            bar.close()
-            row = {"member": member + 1, "epoch": epoch, "lr": sched.get_last_lr()[0],
-                   "train_loss": tot_loss / max(seen, 1), "train_acc": tot_correct / max(seen, 1)}
-            stop = False
-            if self.x_val is not None:
-                probs = predict_tensor(ema.module, self.x_val, dev)
-                vm = classification_metrics(self.y_val.numpy(), probs.argmax(1).numpy(), self.labels)
-                row.update(val_loss=float(F.nll_loss(probs.clamp_min(1e-8).log(), self.y_val)),
-                           val_acc=vm["accuracy"], val_macro_f1=vm["macro_f1"])
-                score = _score(vm)
-                if score > best:
-                    best, best_epoch, bad = score, epoch, 0
-                    best_state = member_state(ema.module)
-                else:
-                    bad += 1
-                stop = bad >= cfg.patience
-            else:
-                best_state, best_epoch = member_state(ema.module), epoch
+            row = {"member": member + 1, "epoch": epoch, **run.train_epoch(epoch, member)}
+            stop = self._agree(run.validate(row) if self.x_val is not None else run.keep_last(epoch))
             row["seconds"] = time.time() - te
             history.append(row)
             if self.main:
                 self._log_epoch(row)
-            stop = self._agree(stop)
-            self.save_checkpoint({
-                "member": member, "done_members": done, "history": history,
-                "elapsed": time.time() - t0,
-                "epoch_state": {"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
-                                "sched": sched.state_dict(), "epoch": epoch, "best": best,
-                                "best_state": best_state, "best_epoch": best_epoch, "bad": bad,
-                                "rng": torch.get_rng_state()},
-            })
+            self.save_checkpoint({"member": member, "done_members": done, "history": history,
+                                  "elapsed": time.time() - t0, "epoch_state": run.state(epoch)})
             if stop:
                 if self.main:
                     print(f"early stop: no validation gain for {cfg.patience} epochs "
-                          f"(best epoch {best_epoch})")
+                          f"(best epoch {run.best_epoch})")
                 break
         # The member is complete: record it so a resume starts on the next one.
-        result = {"state": best_state, "best_epoch": best_epoch, "seed": seed}
+        result = {"state": run.best_state, "best_epoch": run.best_epoch, "seed": seed}
         self.save_checkpoint({"member": member + 1, "done_members": done + [result],
                               "history": history, "elapsed": time.time() - t0, "epoch_state": None})
         return result
@@ -513,20 +464,17 @@ class Trainer:
 
     def _finish(self, done: list[dict], history: list[dict], seconds: float) -> TrainResult:
         steps_per_rank = self._steps_per_rank()  # a collective: every rank gets here
+        members = [{"network": self.cfg.backbone, "arch": self.cfg.arch, "features": self.fe.to_dict(),
+                    "state": d["state"]} for d in done]
         val_metrics = None
         if self.x_val is not None:
-            from .model import Ensemble
+            from .model import from_payload
 
-            nets = []
-            for d in done:
-                net = build_net(self.cfg.arch, len(self.labels))
-                net.load_state_dict(d["state"])
-                nets.append(net.eval())
-            with torch.inference_mode():
-                probs = Ensemble(nets)(self.x_val)
-            val_metrics = classification_metrics(self.y_val.numpy(), probs.argmax(1).numpy(), self.labels)
+            model = from_payload(model_payload(members, self.labels, {}), inference=False)
+            probs = model.predict_windows({self.fe.key(): self.x_val.numpy()})
+            val_metrics = classification_metrics(self.y_val.numpy(), probs.argmax(1), self.labels)
         card = {
-            "name": "envaudio AudioCNN",
+            "name": f"envaudio {self.cfg.backbone}",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "git_commit": self.commit,
             "dataset": "UrbanSound8K",
@@ -546,18 +494,18 @@ class Trainer:
             "steps_per_rank": steps_per_rank,
             "device": str(self.device),
             "train_config": self.cfg.hyperparameters(),
-            "features": self.fcfg.to_dict(),
+            "features": self.fe.to_dict(),
             "labels": self.labels,
         }
-        return TrainResult(None, done, history, val_metrics, [d["best_epoch"] for d in done],
+        return TrainResult(None, members, history, val_metrics, [d["best_epoch"] for d in done],
                            seconds, card)
 
 
-def write_outputs(result: TrainResult, cfg: TrainConfig, fcfg: FeatureConfig, labels: list[str],
-                  out: str | Path, run_dir: str | Path) -> None:
+def write_outputs(result: TrainResult, labels: list[str], out: str | Path, run_dir: str | Path,
+                  combine: dict | None = None) -> None:
     """Model file + labels JSON + model card JSON + training curve (rank 0 only)."""
     out = Path(out)
-    save_model(out, [d["state"] for d in result.members], cfg.arch, labels, fcfg, result.card)
+    save_model(out, model_payload(result.members, labels, result.card, combine))
     Path(str(out) + ".labels.json").write_text(json.dumps(labels, indent=1) + "\n")
     Path(str(out) + ".card.json").write_text(json.dumps(result.card, indent=1) + "\n")
     plot_history(result.history, Path(run_dir) / "training_curve.png")
@@ -594,24 +542,24 @@ def plot_history(history: list[dict], path: str | Path) -> None:
 
 
 def train(clips: list[Clip], labels: list[str], train_folds: list[int], val_folds: list[int],
-          cfg: TrainConfig, fcfg: FeatureConfig, out: str | Path | None, run_dir: str | Path,
+          cfg: TrainConfig, out: str | Path | None, run_dir: str | Path,
           resume: bool = False) -> TrainResult:
     train_clips = select_folds(clips, train_folds)
     val_clips = select_folds(clips, val_folds)
     if not train_clips:
         present = sorted({c.fold for c in clips})
         raise DatasetError(f"no clips in training folds {train_folds} (folds present: {present})")
-    trainer = Trainer(cfg, fcfg, labels, train_clips, val_clips, run_dir,
+    trainer = Trainer(cfg, labels, train_clips, val_clips, run_dir,
                       {"train": sorted({c.fold for c in train_clips}),
                        "val": sorted({c.fold for c in val_clips})})
     if trainer.main:
         print(f"training on {len(train_clips)} clips (folds {trainer.folds['train']}), "
               f"validating on {len(val_clips)} (folds {trainer.folds['val'] or 'none'}); "
-              f"{cfg.members} member(s), up to {cfg.epochs} epochs, device {trainer.device}, "
+              f"{cfg.members} {cfg.backbone} member(s), up to {cfg.epochs} epochs, device {trainer.device}, "
               f"{trainer.world} process(es)", flush=True)
     result = trainer.run(resume)
     if trainer.main and out is not None:
-        write_outputs(result, cfg, fcfg, labels, out, run_dir)
+        write_outputs(result, labels, out, run_dir)
     if trainer.distributed:
         import torch.distributed as dist
 

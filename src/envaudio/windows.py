@@ -1,11 +1,9 @@
-"""Long audio: fixed-length windows with overlap."""
+"""Long audio: fixed-length windows with overlap, cut at the same times for every member's
+sample rate."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from .features import log_mel_spectrogram
-from .settings import FeatureConfig
 
 
 def window_starts(n_samples: int, window: int, overlap: float = 0.5) -> list[int]:
@@ -23,13 +21,22 @@ def window_starts(n_samples: int, window: int, overlap: float = 0.5) -> list[int
     return starts
 
 
-def window_features(wave: np.ndarray, cfg: FeatureConfig, overlap: float = 0.5
-                    ) -> tuple[list[int], np.ndarray]:
-    """(window starts in samples, log-mels (n_windows, n_mels, frames)).
-    Each window goes through the same feature function as a training clip."""
-    wave = np.asarray(wave, dtype=np.float32)
-    starts = window_starts(len(wave), cfg.n_samples, overlap)
-    if len(starts) == 1:
-        return starts, log_mel_spectrogram(wave, cfg)[None]
-    batch = np.stack([wave[s:s + cfg.n_samples] for s in starts])
-    return starts, log_mel_spectrogram(batch, cfg)
+def cut_windows(waves: dict[int, np.ndarray], duration: float, overlap: float = 0.5
+                ) -> tuple[list[float], dict[int, np.ndarray]]:
+    """{sample rate: waveform} (the same audio at each rate) -> (window starts in seconds,
+    {rate: (n_windows, samples)}). The grid is laid out at the highest rate and mapped to
+    the others, so every member sees the same stretch of time. Audio no longer than one
+    window is one window of its natural length (the feature function loops it)."""
+    ref = max(waves)
+    starts = window_starts(len(waves[ref]), int(round(ref * duration)), overlap)
+    seconds = [s / ref for s in starts]
+    out = {}
+    for rate, wave in waves.items():
+        wave = np.asarray(wave, dtype=np.float32)
+        n = int(round(rate * duration))
+        if len(starts) == 1:
+            out[rate] = wave[None, :n]
+            continue
+        firsts = [min(int(round(s * rate)), len(wave) - n) for s in seconds]
+        out[rate] = np.stack([wave[f:f + n] for f in firsts])
+    return seconds, out

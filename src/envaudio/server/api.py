@@ -55,14 +55,17 @@ async def config(request: Request):
     the model file carries the feature settings it was trained with)."""
     state = get_state(request)
     clf, s = state.require_classifier(), state.settings
-    cfg = clf.cfg
+    cfg, model, window = clf.cfg, clf.model, clf.window_seconds
     return {
-        "sample_rate": cfg.sample_rate, "duration": cfg.duration, "n_mels": cfg.n_mels,
+        "sample_rate": clf.sample_rate, "duration": window, "n_mels": cfg.n_mels,
         "n_fft": cfg.n_fft, "hop_length": cfg.hop_length, "fmin": cfg.fmin,
         "fmax": cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2, "top_db": cfg.top_db,
+        "spectrogram_source": "cnn" if cfg in model.frontends else "display",
+        "members": [{"network": m.network, "sample_rate": m.frontend.sample_rate, "weight": round(float(w), 4)}
+                    for m, w in zip(model.members, model.weights())],
         "window_overlap": s.window_overlap,
-        "window_hop_seconds": round(cfg.duration * (1 - s.window_overlap), 6),
-        "stream_duration": cfg.duration, "stream_hop_seconds": s.stream_hop_seconds,
+        "window_hop_seconds": round(window * (1 - s.window_overlap), 6),
+        "stream_duration": window, "stream_hop_seconds": s.stream_hop_seconds,
         "stream_max_frame_seconds": s.stream_max_frame_seconds,
         "stream_min_sample_rate": STREAM_MIN_RATE, "stream_max_sample_rate": STREAM_MAX_RATE,
         "max_upload_mb": s.max_upload_mb, "max_audio_seconds": s.max_audio_seconds,

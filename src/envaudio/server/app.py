@@ -116,11 +116,11 @@ def init_torch(threads: int) -> None:
 
 
 def _check_stream_settings(state: ServingState) -> None:
-    cfg, s = state.classifier.cfg, state.settings
-    if abs(s.stream_duration - cfg.duration) > 1e-6 or s.stream_n_mels != cfg.n_mels:
+    clf, s = state.classifier, state.settings
+    if abs(s.stream_duration - clf.window_seconds) > 1e-6 or s.stream_n_mels != clf.cfg.n_mels:
         log.warning("envaudio: STREAM_DURATION/STREAM_N_MELS (%g s, %d) differ from the model's "
                     "input (%g s, %d mels); streaming uses the model's", s.stream_duration,
-                    s.stream_n_mels, cfg.duration, cfg.n_mels)
+                    s.stream_n_mels, clf.window_seconds, clf.cfg.n_mels)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -20,7 +20,6 @@ import numpy as np
 from fastapi import HTTPException
 
 from ..audio import AudioError
-from ..features import log_mel_spectrogram
 from ..predict import Classifier, Prediction
 from ..settings import Settings
 from .spectrogram import spectrogram_payload
@@ -117,9 +116,9 @@ def prediction_dict(pred: Prediction, top_k: int) -> dict:
 
 
 def natural_spectrogram(clf: Classifier, wave: np.ndarray) -> dict:
-    """The whole file's log-mel (same feature function as the model's input, not padded),
-    so a window [start, end] maps to columns start/frame_seconds .. end/frame_seconds."""
-    db = log_mel_spectrogram(wave, clf.cfg, fixed=False)
+    """The whole file's log-mel (the CNN member's feature function, not padded), so a window
+    [start, end] maps to columns start/frame_seconds .. end/frame_seconds."""
+    db = clf.view_spectrogram(wave, clf.sample_rate)
     return spectrogram_payload(db, clf.cfg, duration=len(wave) / clf.sample_rate)
 
 
@@ -150,7 +149,6 @@ def spectrogram_bytes(clf: Classifier, settings: Settings, data: bytes,
 def warm_up(clf: Classifier) -> None:
     """One prediction on silence, so the first real request does not pay torch's
     one-off initialisation (tens of ms)."""
-    wave = np.zeros(clf.cfg.n_samples, dtype=np.float32)
-    feats = log_mel_spectrogram(wave, clf.cfg)
-    clf.predict_features(feats[None])
-    spectrogram_payload(feats, clf.cfg)
+    wave = np.zeros(int(clf.window_seconds * clf.sample_rate), dtype=np.float32)
+    clf.classify_waveform(wave, clf.sample_rate, keep_features=False)
+    spectrogram_payload(clf.view_spectrogram(wave, clf.sample_rate, fixed=True), clf.cfg)

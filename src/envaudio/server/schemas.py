@@ -101,15 +101,24 @@ class LabelsResponse(_Model):
     n_classes: int
 
 
-class ConfigResponse(_Model):
+class MemberInfo(_Model):
+    network: str = Field(description="cnn (22,050 Hz log-mel) or yamnet (16 kHz, AudioSet-pretrained)")
     sample_rate: int
+    weight: float = Field(description="its weight in the combination of probabilities")
+
+
+class ConfigResponse(_Model):
+    sample_rate: int = Field(description="the rate audio is decoded at (the highest member rate)")
     duration: float = Field(description="seconds per analysis window (model input)")
-    n_mels: int
+    n_mels: int = Field(description="n_mels .. top_db: the log-mel the spectrogram view shows")
     n_fft: int
     hop_length: int
     fmin: float
     fmax: float
     top_db: float
+    spectrogram_source: str = Field(description="'cnn': the view is the CNN member's input; "
+                                    "'display': no member uses it (computed for display only)")
+    members: list[MemberInfo]
     window_overlap: float
     window_hop_seconds: float
     stream_duration: float

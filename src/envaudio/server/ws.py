@@ -116,7 +116,7 @@ def parse_config(text: str, clf: Classifier) -> StreamConfig:
         cfg = StreamConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError("invalid config: " + validation_message(e.errors())) from None
-    model_duration = clf.cfg.duration
+    model_duration = clf.window_seconds
     if cfg.duration is not None and abs(cfg.duration - model_duration) > DURATION_TOLERANCE:
         raise ConfigError(f"invalid config: duration {cfg.duration:g} s does not match the model's "
                           f"window of {model_duration:g} s")
@@ -133,7 +133,7 @@ class StreamSession:
         self.sr = cfg.sample_rate
         self.top_k = cfg.top_k or min(TOP_K_DEFAULT, len(clf.labels))
         self.reduce_payload = bool(cfg.reduce_payload) if cfg.reduce_payload is not None else reduce_payload
-        self.window_seconds = clf.cfg.duration
+        self.window_seconds = clf.window_seconds
         self.hop_seconds = settings.stream_hop_seconds
         self.max_frame_seconds = settings.stream_max_frame_seconds
         self.window = int(round(self.window_seconds * self.sr))
@@ -193,10 +193,9 @@ class StreamSession:
         """The prediction message (JSON text) for one window of client-rate audio.
         CPU-bound: runs in a worker thread."""
         t0 = time.perf_counter()
-        clf, cfg = self.clf, self.clf.cfg
-        x = resample(window, self.sr, cfg.sample_rate) if self.sr != cfg.sample_rate else window
-        feats = log_mel_spectrogram(x, cfg)  # fixed length: exactly the model's input
-        probs = clf.predict_features(feats[None])[0]
+        clf, view = self.clf, self.clf.cfg
+        waves = clf.at_model_rates(window, self.sr)
+        probs, feats = clf.classify_window(waves)
         t = received / self.sr
         msg = {
             "type": "prediction",
@@ -206,8 +205,12 @@ class StreamSession:
             **scores(clf.labels, probs, self.top_k),
         }
         if not self.reduce_payload:
-            msg["spectrogram"] = spectrogram_payload(feats, cfg, duration=cfg.duration)
-            msg["spectrogram"]["gain_db"] = round(rms_gain_db(x, cfg), 3)
+            x = waves.get(view.sample_rate)
+            if x is None:  # no member uses the view's log-mel: computed for display only
+                x = resample(window, self.sr, view.sample_rate)
+            spec = feats[view.key()][0] if view.key() in feats else log_mel_spectrogram(x, view)
+            msg["spectrogram"] = spectrogram_payload(spec, view, duration=view.duration)
+            msg["spectrogram"]["gain_db"] = round(rms_gain_db(x, view), 3)
         msg["compute_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return dumps(msg).decode()
 

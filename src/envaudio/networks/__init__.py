@@ -1,0 +1,60 @@
+"""The networks a model can be made of, each with its own front end.
+
+Every network module has the same shape (as timm's registry, or torchaudio's pipelines
+where each bundle carries its sample rate and preprocessing beside the network):
+
+    NAME                          "cnn", "yamnet"
+    Frontend                      the feature settings (a frozen dataclass with
+                                  sample_rate, duration, n_samples, key(), to_dict())
+    features(windows, fe)         the one feature function: (B, samples) -> model input
+    build(arch, n_classes)        the network (arch: a small dict saved in the model file)
+    default_arch(hp)              arch from the training settings
+    param_groups(net, hp)         optimizer groups (learning rate per part)
+    augment(x, y, hp, fe)         training augmentation on this front end's features
+    for_inference(net)            an equivalent, faster network for inference
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import cnn, yamnet
+
+NETWORKS: dict[str, ModuleType] = {cnn.NAME: cnn, yamnet.NAME: yamnet}
+# Which network a front end belongs to. FeatureConfig predates `kind`: model files and
+# caches without it are the CNN's log-mel.
+_KINDS = {"logmel": cnn, yamnet.NAME: yamnet}
+
+
+def get_network(name: str) -> ModuleType:
+    try:
+        return NETWORKS[name]
+    except KeyError:
+        raise ValueError(f"unknown network {name!r} (choose from {', '.join(NETWORKS)})") from None
+
+
+def network_of(fe) -> ModuleType:
+    return _KINDS[getattr(fe, "kind", "logmel")]
+
+
+def frontend_from_dict(d: dict):
+    kind = d.get("kind", "logmel")
+    if kind not in _KINDS:
+        raise ValueError(f"unknown front end {kind!r}")
+    return _KINDS[kind].Frontend.from_dict(d)
+
+
+def frontend_features(fe, windows):
+    """(B, samples) windows at fe.sample_rate -> that front end's model input."""
+    return network_of(fe).features(windows, fe)
+
+
+def create_model(name: str, n_classes: int, arch: dict | None = None, pretrained: str | None = None):
+    """A network by name; `pretrained` loads weights where the network has any (YAMNet)."""
+    module = get_network(name)
+    net = module.build(arch or {}, n_classes)
+    if pretrained:
+        if not hasattr(module, "load_pretrained"):
+            raise ValueError(f"the {name} network has no pretrained weights to load")
+        module.load_pretrained(net, pretrained)
+    return net
