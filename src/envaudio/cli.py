@@ -36,11 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="artifacts/cnn.pt", help="model file to write (default: %(default)s)")
     p.add_argument("--run-dir", default=None, help="logs, plots, checkpoints (default: next to --out)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    p.add_argument("--epochs", type=int, default=s.epochs)
-    p.add_argument("--batch-size", type=int, default=s.batch_size)
-    p.add_argument("--lr", type=float, default=s.learning_rate)
-    p.add_argument("--patience", type=int, default=s.patience, help="early stopping (epochs)")
-    p.add_argument("--seed", type=int, default=s.seed)
+    # Defaults: the backbone's recipe (networks/<name>.py RECIPE) over the settings.
+    p.add_argument("--epochs", type=int, default=None, help=f"default: cnn {s.epochs}, yamnet {_yamnet('epochs')}")
+    p.add_argument("--batch-size", type=int, default=None, help=f"default: {s.batch_size}")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate (yamnet: of the new head; the pretrained layers take "
+                        f"BACKBONE_LR_SCALE times it); default: cnn {s.learning_rate:g}, "
+                        f"yamnet {_yamnet('learning_rate'):g}")
+    p.add_argument("--patience", type=int, default=None, help="early stopping (epochs) when validating")
+    p.add_argument("--seed", type=int, default=None, help=f"default: {s.seed}")
     p.add_argument("--members", type=int, default=1, help="ensemble size (models with different seeds)")
     p.add_argument("--backbone", choices=("cnn", "yamnet"), default=None,
                    help="cnn: the from-scratch log-mel CNN (default without --pretrained); yamnet: "
@@ -48,13 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", default=None, metavar="YAMNET_NPZ",
                    help="YAMNet's AudioSet weights as npz (ENVAUDIO_PRETRAINED); read at training "
                         "time only, the model file is self-contained")
-    p.add_argument("--width", type=int, default=s.model_width, help="channels of the first conv block")
-    p.add_argument("--mixup", type=float, default=s.mixup_alpha, help="mixup alpha (0 = off)")
+    p.add_argument("--width", type=int, default=None, help=f"cnn: channels of the first conv block (default {s.model_width})")
+    p.add_argument("--mixup", type=float, default=None, help=f"mixup alpha, 0 = off (default {s.mixup_alpha:g})")
     p.add_argument("--no-spec-augment", action="store_true")
     p.add_argument("--no-class-weights", action="store_true")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--workers", type=int, default=None, help="processes for feature extraction")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("combine", help="one model from several: their members' probabilities averaged")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="model files (e.g. a yamnet and a cnn model)")
+    p.add_argument("--out", required=True, help="model file to write")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--weights", default=None, help="one weight per model, e.g. 0.6,0.4 (default: plain mean)")
+    g.add_argument("--fit-folds", default=None, help="fit the weights on these validation folds "
+                   "(none of the models may have trained on them); needs --data-root or --table")
+    _add_data_args(p)
+    p.add_argument("--half", action="store_true", help="store the weights as float16 (half the size)")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("evaluate", help="classification report + confusion matrix on some folds")
     _add_data_args(p)
@@ -83,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _yamnet(name: str):
+    from .networks import yamnet
+
+    return yamnet.RECIPE.get(name, getattr(get_settings(), name))
+
+
 def _version() -> str:
     from . import __version__
 
@@ -109,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             from .commands import cmd_prepare as fn
         elif args.command == "train":
             from .commands import cmd_train as fn
+        elif args.command == "combine":
+            from .commands import cmd_combine as fn
         elif args.command == "evaluate":
             from .commands import cmd_evaluate as fn
         elif args.command == "predict":

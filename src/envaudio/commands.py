@@ -25,16 +25,18 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+# `train` options -> settings names (None: not given on the command line)
+_TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
+                "patience": "patience", "seed": "seed", "width": "model_width", "mixup": "mixup_alpha"}
+
+
 def _train_config(args):
+    """Settings for this run: each network's recipe (networks.<name>.RECIPE) over the
+    defaults, then the environment (ENVAUDIO_*), then the command line."""
+    from .networks import get_network
     from .train import TrainConfig
 
     s = get_settings()
-    s = s.replace(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, patience=args.patience,
-        seed=args.seed, model_width=args.width, mixup_alpha=args.mixup,
-        spec_augment=s.spec_augment and not args.no_spec_augment,
-        class_weights=s.class_weights and not args.no_class_weights,
-    )
     pretrained = args.pretrained or s.pretrained or None
     backbone = args.backbone or ("yamnet" if pretrained else "cnn")
     if backbone == "yamnet" and not pretrained:
@@ -42,6 +44,12 @@ def _train_config(args):
                            "weights; nothing is downloaded)")
     if pretrained and not Path(pretrained).is_file():
         raise DatasetError(f"pretrained weights not found: {pretrained}")
+    from_env = s.names_in_env()
+    s = s.replace(**{k: v for k, v in get_network(backbone).RECIPE.items() if k not in from_env})
+    s = s.replace(**{name: getattr(args, flag) for flag, name in _TRAIN_FLAGS.items()
+                     if getattr(args, flag) is not None},
+                  spec_augment=s.spec_augment and not args.no_spec_augment,
+                  class_weights=s.class_weights and not args.no_class_weights)
     return TrainConfig(settings=s, members=args.members, device=args.device, workers=args.workers,
                        progress=not args.quiet, backbone=backbone,
                        pretrained=pretrained if backbone == "yamnet" else None)
@@ -126,6 +134,86 @@ def _cross_validate(clips, labels, cfg, run_dir: Path, args) -> int:
     (run_dir / "cv_results.json").write_text(json.dumps(
         {"folds": rows, "mean_accuracy": mean_acc, "mean_macro_f1": mean_f1}, indent=1) + "\n")
     print(f"wrote {run_dir / 'cv_results.json'}")
+    return 0
+
+
+def combined_card(payloads: list[dict], paths: list[str], combine: dict) -> dict:
+    from datetime import datetime, timezone
+
+    cards = [p.get("card", {}) for p in payloads]
+    folds = sorted({f for c in cards for f in (c.get("train_folds") or [])})
+    return {
+        "name": "envaudio " + " + ".join(f"{len(p['members'])} x {p['members'][0]['network']}" for p in payloads),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dataset": cards[0].get("dataset"), "dataset_citation": cards[0].get("dataset_citation"),
+        "train_folds": folds or None,
+        "combine": combine,
+        "sources": [{"file": Path(path).name, **card} for path, card in zip(paths, cards)],
+        "labels": payloads[0]["labels"],
+    }
+
+
+def fit_weights(payloads: list[dict], clips, settings, workers, progress: bool, step: float = 0.05) -> list[float]:
+    """Weights (one per model, summing to 1) that maximise accuracy on `clips`, the
+    validation folds (ties: the most even weights). Never fit on a test fold."""
+    import itertools
+
+    import numpy as np
+
+    from .evaluate import evaluate_clips
+    from .model import from_payload
+
+    probs = [evaluate_clips(from_payload(p), clips, workers, progress, settings).probabilities
+             for p in payloads]
+    idx = {l: i for i, l in enumerate(payloads[0]["labels"])}
+    y = np.array([idx[c.label] for c in clips])
+    n = round(1 / step)
+    best = None
+    for k in itertools.product(range(n + 1), repeat=len(payloads) - 1):
+        if sum(k) > n:
+            continue
+        w = np.array([*k, n - sum(k)]) / n
+        acc = float((np.tensordot(w, np.stack(probs), axes=1).argmax(1) == y).mean())
+        key = (acc, -float(np.abs(w - 1 / len(w)).sum()))
+        if best is None or key > best[0]:
+            best = (key, w)
+    print(f"weights fitted on {len(clips)} validation clips: {np.round(best[1], 3).tolist()} "
+          f"(accuracy {best[0][0]:.3f})")
+    return [float(v) for v in best[1]]
+
+
+def cmd_combine(args) -> int:
+    from .model import combine_payloads, read_payload, save_model
+
+    payloads = [read_payload(p) for p in args.models]
+    weights = None
+    if args.weights:
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            raise DatasetError(f"--weights: cannot read {args.weights!r} (write e.g. 0.6,0.4)") from None
+        if len(weights) != len(payloads) or min(weights) < 0 or sum(weights) <= 0:
+            raise DatasetError("--weights needs one non-negative weight per model")
+    elif args.fit_folds:
+        clips, _ = load_clips(args.data_root, args.table)
+        val = select_folds(clips, parse_folds(args.fit_folds))
+        trained = {f for p in payloads for f in (p.get("card", {}).get("train_folds") or [])}
+        if not val or trained & {c.fold for c in val}:
+            raise DatasetError(f"--fit-folds must be validation folds present in the data that no model "
+                               f"was trained on (trained on {sorted(trained)})")
+        weights = fit_weights(payloads, val, get_settings(), args.workers, not args.quiet)
+    combine = {"rule": "weighted", "weights": weights} if weights else {"rule": "mean"}
+    if weights and args.fit_folds:
+        combine["fitted_on_folds"] = parse_folds(args.fit_folds)
+    payload = combine_payloads(payloads, weights, None, half=args.half)
+    payload["card"] = combined_card(payloads, args.models, combine)
+    if "fitted_on_folds" in combine:
+        payload["combine"]["fitted_on_folds"] = combine["fitted_on_folds"]
+    save_model(args.out, payload)
+    Path(args.out + ".labels.json").write_text(json.dumps(payload["labels"], indent=1) + "\n")
+    Path(args.out + ".card.json").write_text(json.dumps(payload["card"], indent=1) + "\n")
+    size = Path(args.out).stat().st_size / 1e6
+    print(f"saved {args.out} ({len(payload['members'])} members, {payload['combine']['rule']}, {size:.1f} MB)")
     return 0
 
 

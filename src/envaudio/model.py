@@ -214,3 +214,26 @@ def load_model(path: str | os.PathLike | None = None) -> LoadedModel:
         raise
     except Exception as e:
         raise ModelError(f"{path} is not a usable envaudio model: {e}") from None
+
+
+def combine_payloads(payloads: list[dict], weights: list[float] | None = None, card: dict | None = None,
+                     half: bool = False) -> dict:
+    """One model from several (their members side by side). `weights`: one per input model
+    (each member of model i gets weights[i] / its member count); default a plain mean over
+    all members. half=True stores floating-point weights as float16 (half the file)."""
+    labels = payloads[0]["labels"]
+    for p in payloads[1:]:
+        if p["labels"] != labels:
+            raise ModelError(f"the models have different labels: {labels} vs {p['labels']}")
+    members, member_w = [], []
+    for i, p in enumerate(payloads):
+        for m in p["members"]:
+            state = m["state"]
+            if half:
+                state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+            members.append({**m, "state": state})
+            member_w.append((weights[i] if weights else 1.0) / (len(p["members"]) if weights else 1.0))
+    combine = {"rule": "weighted", "weights": member_w} if weights else {"rule": "mean"}
+    payload = model_payload(members, labels, card or {}, combine)
+    from_payload(payload, inference=False)  # fails here (ModelError) if the members don't fit
+    return payload

@@ -147,6 +147,13 @@ class Settings:
         s.validate()
         return s
 
+    @classmethod
+    def names_in_env(cls, env: dict[str, str] | None = None) -> set[str]:
+        """The settings the environment sets (so a network's recipe does not override them)."""
+        env = os.environ if env is None else env
+        return {f.name for f in fields(cls) if f"ENVAUDIO_{f.name.upper()}" in env
+                or (f.name in _BARE_ENV and f.name.upper() in env)}
+
     def validate(self) -> None:
         if self.audio_loader not in ("ffmpeg", "soundfile", "librosa"):
             raise SettingsError(

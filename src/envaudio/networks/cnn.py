@@ -15,6 +15,7 @@ from ..settings import FeatureConfig
 
 NAME = "cnn"
 Frontend = FeatureConfig
+RECIPE: dict = {}  # the settings' defaults are this network's training recipe
 
 
 def frontend(settings) -> FeatureConfig:
