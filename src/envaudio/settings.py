@@ -4,7 +4,8 @@ Every knob has a default here and nowhere else. Names follow the original design
 (`SAMPLE_RATE`, `N_MELS`, ...); each can be overridden by an environment variable
 `ENVAUDIO_<NAME>`. The four deployment variables of the original design
 (`ALLOWED_ORIGINS`, `MAX_UPLOAD_MB`, `AUDIO_LOADER`, `FFMPEG_TIMEOUT_SECONDS`) are
-also read without the prefix, so existing deployments keep working.
+also read without the prefix, so existing deployments keep working; so is
+`ALLOWED_HOSTS`, its companion.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_MODEL = PACKAGE_DIR / "assets" / "cnn.pt"
 
 # Read bare (without the ENVAUDIO_ prefix) for compatibility with the original design.
-_BARE_ENV = {"allowed_origins", "max_upload_mb", "audio_loader", "ffmpeg_timeout_seconds"}
+_BARE_ENV = {"allowed_origins", "allowed_hosts", "max_upload_mb", "audio_loader",
+             "ffmpeg_timeout_seconds"}
 
 
 class SettingsError(ValueError):
@@ -122,11 +124,25 @@ class Settings:
     allowed_origins: str = (
         "http://localhost:5173,http://127.0.0.1:5173,http://localhost:8000,http://127.0.0.1:8000"
     )
+    # Host names the server answers for (besides localhost, 127.0.0.1, ::1 and the address
+    # it is bound to); "*" allows any. Refusing the others stops DNS-rebinding pages.
+    allowed_hosts: str = ""
     max_upload_mb: float = 50.0
-    max_audio_seconds: float = 600.0
+    max_audio_seconds: float = 600.0  # uploads: longer audio is refused (413), decoding stops there
+    min_audio_seconds: float = 0.05  # uploads: shorter is refused (422); UrbanSound8K's shortest is 54 ms
+    min_sample_rate: int = 1000  # uploads: the file's own rate, Hz (1 Hz made 599 samples "599 s")
+    max_sample_rate: int = 384000
     audio_loader: str = "ffmpeg"  # ffmpeg | soundfile | librosa
     ffmpeg_timeout_seconds: float = 20.0
+    max_concurrent_uploads: int = 8  # per worker: received + decoded + classified at once; more wait
+    header_timeout_seconds: float = 10.0  # a request's headers must arrive within this
+    upload_timeout_seconds: float = 60.0  # an upload's whole body must arrive within this
+    max_streams: int = 16  # WebSocket streams per worker; more are refused (close 1013)
+    stream_config_timeout_seconds: float = 10.0  # a stream must send its config within this
+    stream_idle_timeout_seconds: float = 60.0  # a stream that sends nothing for this long is closed
+    shutdown_grace_seconds: float = 5.0  # on SIGTERM, running requests get this long, then a 503
     model_path: str = str(BUNDLED_MODEL)
+    serve_host: str = "127.0.0.1"  # the address `envaudio serve --host` binds (an allowed host)
     serve_workers: int = 1  # uvicorn worker processes (`envaudio serve --workers`)
     torch_threads: int = 0  # intra-op threads per server process; 0: available cores // serve_workers
     cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "envaudio"))
@@ -163,9 +179,16 @@ class Settings:
         if self.pad_mode not in ("loop", "zero"):
             raise SettingsError(f"PAD_MODE must be loop or zero, not {self.pad_mode!r}")
         for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "max_upload_mb",
-                     "duration", "ffmpeg_timeout_seconds", "stream_duration"):
+                     "duration", "ffmpeg_timeout_seconds", "stream_duration", "max_audio_seconds",
+                     "min_sample_rate", "max_concurrent_uploads", "header_timeout_seconds",
+                     "upload_timeout_seconds", "max_streams", "stream_config_timeout_seconds",
+                     "stream_idle_timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")
+        if self.min_sample_rate > self.max_sample_rate:
+            raise SettingsError("MIN_SAMPLE_RATE must not be above MAX_SAMPLE_RATE")
+        if self.min_audio_seconds < 0 or self.shutdown_grace_seconds < 0:
+            raise SettingsError("MIN_AUDIO_SECONDS and SHUTDOWN_GRACE_SECONDS must not be negative")
 
     @property
     def features(self) -> FeatureConfig:
@@ -176,8 +199,20 @@ class Settings:
     def origins(self) -> list[str]:
         return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
 
+    @property
+    def hosts(self) -> list[str]:
+        """Host names (lower case, IPv6 without brackets) the server answers for."""
+        extra = [h for h in self.allowed_hosts.split(",") if h.strip()]
+        bound = [] if self.serve_host in ("", "0.0.0.0", "::") else [self.serve_host]  # wildcard binds name no host
+        return list(dict.fromkeys(normalize_host(h) for h in ["localhost", "127.0.0.1", "::1", *bound, *extra]))
+
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+
+def normalize_host(host: str) -> str:
+    """ "Example.org." -> "example.org", "[::1]" -> "::1" (a Host header's name, without port)."""
+    return host.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
 
 
 def parse_wave_variants(text: str) -> list[str]:
