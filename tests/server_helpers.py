@@ -1,14 +1,17 @@
-"""Helpers for the server tests (and benchmarks/bench_api.py): generated audio files,
-multipart bodies, and a real `envaudio serve` process on a free loopback port."""
+"""Helpers for the server tests (and benchmarks/): generated audio files, hostile ones
+included, multipart bodies, a real `envaudio serve` process on a free loopback port, and
+its memory."""
 
 from __future__ import annotations
 
 import base64
 import io
 import os
+import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -68,6 +71,120 @@ def ffmpeg_encode(x: np.ndarray, sr: int, ext: str, *args: str) -> bytes:
         subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), *args, str(dst)],
                        check=True, timeout=60)
         return dst.read_bytes()
+
+
+# ---- hostile files -----------------------------------------------------------------------
+# Cheap to make: a minute of silence is encoded once and its frames repeated.
+
+def _adts(source: str, seconds: float, bitrate: str) -> bytes:
+    return subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", source, "-t", str(seconds), "-ac", "1",
+         "-c:a", "aac", "-b:a", bitrate, "-f", "adts", "pipe:1"], capture_output=True, check=True, timeout=60).stdout
+
+
+def aac_silence(seconds: float, sr: int = 8000) -> bytes:
+    """ADTS AAC (raw frames, no container) of `seconds` of silence at 8 kb/s: 3 h is ~0.9 MB."""
+    minute = _adts(f"anullsrc=r={sr}:cl=mono", 60, "8k")
+    return minute * max(1, int(round(seconds / 60)))  # ADTS frames just follow each other
+
+
+def aac_bomb(seconds: float, sr: int = 8000) -> bytes:
+    """aac_silence after 10 s of noise at 64 kb/s: a duration estimated from the bit rate of
+    the first frames (ffprobe's, for ADTS) comes out far too short (~210 s for 3 h)."""
+    return _adts(f"anoisesrc=r={sr}:a=0.5", 10, "64k") + aac_silence(seconds, sr)
+
+
+def _mp4_atoms(buf: bytearray, start: int, end: int):
+    """(type, offset of the payload) of every atom, depth first."""
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", buf, pos)
+        head = 8
+        if size == 1:
+            size, head = struct.unpack_from(">Q", buf, pos + 8)[0], 16
+        size = size or end - pos
+        yield kind, pos + head
+        if kind in (b"moov", b"trak", b"mdia"):
+            yield from _mp4_atoms(buf, pos + head, pos + size)
+        pos += size
+
+
+def m4a_claiming(seconds: float, claims: float = 4.0) -> bytes:
+    """An M4A holding `seconds` of AAC silence whose header says it lasts `claims` s
+    (movie, track and media durations patched; the sample tables still hold it all), moov
+    at the end (the index ffmpeg must seek to)."""
+    with tempfile.TemporaryDirectory() as d:
+        src, dst = Path(d) / "in.aac", Path(d) / "out.m4a"
+        src.write_bytes(aac_silence(seconds))
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-c", "copy", str(dst)],
+                       check=True, timeout=60)
+        buf = bytearray(dst.read_bytes())
+    movie_scale = media_scale = None
+    for kind, at in _mp4_atoms(buf, 0, len(buf)):  # version-0 boxes, as ffmpeg writes them
+        if kind == b"mvhd":
+            movie_scale = struct.unpack_from(">I", buf, at + 12)[0]
+            struct.pack_into(">I", buf, at + 16, int(claims * movie_scale))
+        elif kind == b"tkhd":
+            struct.pack_into(">I", buf, at + 20, int(claims * movie_scale))
+        elif kind == b"mdhd":
+            media_scale = struct.unpack_from(">I", buf, at + 12)[0]
+            struct.pack_into(">I", buf, at + 16, int(claims * media_scale))
+    assert movie_scale and media_scale, "no mvhd/mdhd found"
+    return bytes(buf)
+
+
+def hls_playlist(target: Path, live: bool = False) -> bytes:
+    """An HLS playlist naming a file on the server's own disk; `live`: no end marker, so a
+    player keeps waiting for more segments."""
+    text = f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:4.0,\n{target}\n"
+    return (text + ("" if live else "#EXT-X-ENDLIST\n")).encode()
+
+
+def wav_at_rate(x: np.ndarray, rate: int) -> bytes:
+    """A 16-bit WAV whose header says `rate` Hz (any value, 1 Hz included)."""
+    data = bytearray(wav(x, 8000))
+    struct.pack_into("<II", data, 24, rate, rate * 2)  # fmt: sample rate, byte rate
+    return bytes(data)
+
+
+def flac_unknown_length(x: np.ndarray, sr: int = MODEL_SR) -> bytes:
+    """FLAC as a streaming encoder writes it: raw PCM on a pipe in, FLAC on a pipe out, so
+    the header's total_samples stays 0 (legal: "unknown")."""
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+    out = subprocess.run(["flac", "-s", "--force-raw-format", "--endian=little", "--sign=signed",
+                          "--channels=1", "--bps=16", f"--sample-rate={sr}", "--no-seektable", "-c", "-"],
+                         input=pcm, capture_output=True, check=True, timeout=60).stdout
+    assert out[:4] == b"fLaC" and int.from_bytes(out[18:26], "big") & ((1 << 36) - 1) == 0
+    return out
+
+
+def peak_rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process, in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss, hwm = (int(re.search(rf"{k}:\s+(\d+) kB", status).group(1)) / 1024 for k in ("VmRSS", "VmHWM"))
+    return rss, hwm
+
+
+# For a server whose memory is measured: glibc then maps every block of 64 KB or more on
+# its own and gives freed memory back at once, so RSS follows what is in use; otherwise a
+# request would reuse what an earlier one freed and look cheaper than it is.
+EXACT_RSS_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+
+
+class RssIncrease:
+    """The peak memory a process gained during the `with` block, in MB (`.mb`): its peak
+    RSS is reset at the start (/proc/PID/clear_refs), read at the end."""
+
+    def __init__(self, pid: int):
+        self.pid, self.mb = pid, None
+
+    def __enter__(self) -> "RssIncrease":
+        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+        self.start = peak_rss_mb(self.pid)[0]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.mb = peak_rss_mb(self.pid)[1] - self.start
 
 
 def decode_spectrogram(payload: dict) -> np.ndarray:

@@ -116,3 +116,31 @@ def test_zero_length_wav(tmp_path):
     sf.write(path, np.zeros(0, np.float32), 22050)
     with pytest.raises(AudioError):
         load_audio(path)
+
+
+def test_block_by_block_decoding_equals_one_resample_of_the_whole_file(tmp_path):
+    """Long files are read and resampled in blocks (bounded memory): the samples are the
+    same as decoding the whole file and resampling it at once."""
+    import soxr
+
+    x = np.random.default_rng(1).standard_normal((44100 * 9 + 123, 2)).astype(np.float32) * 0.1
+    path = tmp_path / "long.wav"
+    sf.write(path, x, 44100, subtype="FLOAT")
+    whole = soxr.resample(x.mean(axis=1), 44100, 22050, quality="HQ")
+    assert np.array_equal(load_audio(path), whole)
+
+
+@pytest.mark.skipif(not HAS_FFMPEG, reason="ffmpeg not installed")
+def test_limits_bound_ffmpeg_and_nothing_bounds_the_command_line(tmp_path):
+    from envaudio.audio import AudioTooLong, DecodeLimits
+    from server_helpers import aac_silence, hls_playlist
+
+    long = tmp_path / "long.aac"
+    long.write_bytes(aac_silence(11 * 60))
+    with pytest.raises(AudioTooLong, match="limit of 600 s"):
+        load_audio(long, limits=DecodeLimits(max_seconds=600))
+    assert abs(len(load_audio(long)) / 22050 - 660) < 3  # (AAC padding) the CLI's own files: no limit
+    playlist = tmp_path / "list.m3u8"  # by path too: ffmpeg opens only audio containers
+    playlist.write_bytes(hls_playlist(long))
+    with pytest.raises(AudioError, match="could not decode"):
+        load_audio(playlist)

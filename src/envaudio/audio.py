@@ -3,15 +3,30 @@
 soundfile (libsndfile) is tried first for what it reads natively (WAV of any bit depth,
 FLAC, OGG, MP3): it is exact and needs no subprocess. Everything else (M4A/AAC, WMA,
 video containers...) goes to the decoder named by AUDIO_LOADER, then to the others.
+
+Every decoder hands over mono blocks at the file's own rate; they are checked and
+resampled block by block, so with `DecodeLimits` (the server's uploads) memory and time
+stay bounded by the duration limit whatever the file's header claims: decoding stops at
+the limit. ffmpeg only gets audio demuxers and the one input (no playlists, no other
+files or URLs), on stdin unless the container needs seeking.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
 import os
+import selectors
 import shutil
+import signal
+import struct
 import subprocess
+import sys
 import tempfile
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Union
 
@@ -20,9 +35,37 @@ import numpy as np
 SAMPLE_RATE = 22050
 AudioSource = Union[str, os.PathLike, bytes]
 
+# Demuxers ffmpeg may use (`ffmpeg -demuxers`): audio containers only. Left out on purpose:
+# playlists and scripts (hls, concat...) that open further files or URLs, images, video.
+FFMPEG_FORMATS = ("wav,w64,flac,ogg,mp3,aac,ac3,eac3,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,"
+                  "caf,aiff,amr,amrnb,amrwb,wv,ape,tta,asf,au,voc")
+# MP4/QuickTime may keep their index at the end, so ffmpeg must be able to seek: such
+# uploads go through a temp file instead of a pipe. (The leading atom's type.)
+_SEEKABLE_ONLY = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide")
+_BLOCK_SAMPLES = 1 << 18  # per read: 1 MB of float32, whatever the channel count
+_LIMIT_SLACK_SECONDS = 0.5  # decoder padding allowed past the duration limit
+
 
 class AudioError(ValueError):
     """Input that cannot be turned into audio. The message is meant for a person."""
+
+
+class AudioTooLong(AudioError):
+    """Longer than DecodeLimits.max_seconds (decoding stopped there)."""
+
+    def __init__(self, limit: float):
+        super().__init__(f"the audio is longer than the limit of {limit:g} s")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Bounds for untrusted input (the server's uploads); the defaults bound nothing."""
+
+    max_seconds: float | None = None
+    min_seconds: float = 0.0
+    min_rate: int = 1
+    max_rate: int | None = None
 
 
 def load_audio(
@@ -30,22 +73,25 @@ def load_audio(
     sr: int = SAMPLE_RATE,
     loader: str = "ffmpeg",
     ffmpeg_timeout: float = 20.0,
+    limits: DecodeLimits | None = None,
 ) -> np.ndarray:
     """Decode `source` (a path or the file's bytes) to mono float32 at `sr` Hz."""
+    limits = limits or DecodeLimits()
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
             raise AudioError("the file is empty")
-        return _decode(data, None, sr, loader, ffmpeg_timeout)
+        return _decode(data, None, sr, loader, ffmpeg_timeout, limits)
     path = Path(source)
     if not path.is_file():
         raise AudioError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise AudioError(f"{path.name}: the file is empty")
-    return _decode(None, path, sr, loader, ffmpeg_timeout)
+    return _decode(None, path, sr, loader, ffmpeg_timeout, limits)
 
 
-def _decode(data: bytes | None, path: Path | None, sr: int, loader: str, timeout: float) -> np.ndarray:
+def _decode(data: bytes | None, path: Path | None, sr: int, loader: str, timeout: float,
+            limits: DecodeLimits) -> np.ndarray:
     order = {
         "ffmpeg": ("soundfile", "ffmpeg", "librosa"),
         "soundfile": ("soundfile", "librosa", "ffmpeg"),
@@ -55,74 +101,263 @@ def _decode(data: bytes | None, path: Path | None, sr: int, loader: str, timeout
         raise AudioError(f"unknown AUDIO_LOADER {loader!r} (use ffmpeg, soundfile or librosa)")
     name = path.name if path else "upload"
     for decoder in order:
+        sink = _Sink(sr, limits, name)
         try:
             if decoder == "soundfile":
-                wave, native_sr = _read_soundfile(data, path)
+                _read_soundfile(data, path, sink)
             elif decoder == "ffmpeg":
                 if shutil.which("ffmpeg") is None:
                     continue
-                wave, native_sr = _read_ffmpeg(data, path, sr, timeout), sr
-            else:
-                wave, native_sr = _read_librosa(data, path, sr)
+                _read_ffmpeg(data, path, sink, timeout, limits.max_seconds)
+            elif data is None:
+                _read_librosa(path, sink, limits.max_seconds)
+            else:  # librosa reads bytes only through libsndfile: the soundfile decoder's job
+                continue
         except AudioError:
             raise
         except Exception:  # this decoder can't read it: try the next one
             continue
-        return _finish(wave, native_sr, sr, name)
+        return sink.finish()
     raise AudioError(
         f"{name}: could not decode this file as audio (unsupported or corrupt format)"
     )
 
 
-def _read_soundfile(data: bytes | None, path: Path | None) -> tuple[np.ndarray, int]:
+class _Sink:
+    """Mono blocks at the source's rate -> one array at `sr`. Each block is checked and
+    resampled as it comes, and the duration limit is enforced on what was read so far,
+    so a file cannot make the decoder hold more than the limit's worth of audio."""
+
+    def __init__(self, sr: int, limits: DecodeLimits, name: str):
+        self.sr, self.limits, self.name = sr, limits, name
+        self.blocks: list[np.ndarray] = []
+        self.frames = 0
+        self.max_frames: int | None = None
+        self.stream = None
+
+    def start(self, rate: int) -> None:
+        lo, hi = self.limits.min_rate, self.limits.max_rate
+        if rate < lo or (hi is not None and rate > hi):
+            raise AudioError(f"{self.name}: the sample rate is {rate} Hz; accepted: {lo} to {hi} Hz "
+                             "(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)")
+        if self.limits.max_seconds is not None:
+            self.max_frames = int((self.limits.max_seconds + _LIMIT_SLACK_SECONDS) * rate)
+        if rate != self.sr:
+            import soxr
+
+            # Streamed: the same samples as one soxr.resample call, in bounded memory.
+            self.stream = soxr.ResampleStream(rate, self.sr, 1, dtype="float32", quality="HQ")
+
+    def add(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32).reshape(-1)
+        self.frames += len(block)
+        if self.max_frames is not None and self.frames > self.max_frames:
+            raise AudioTooLong(self.limits.max_seconds)
+        _require_finite(block, f"{self.name}: the audio contains NaN or infinite samples")
+        self._keep(self.stream.resample_chunk(block) if self.stream else block)
+
+    def _keep(self, block: np.ndarray) -> None:
+        _require_finite(block, f"{self.name}: {_OVERFLOW}")
+        self.blocks.append(block)
+
+    def finish(self) -> np.ndarray:
+        if self.stream is not None:
+            self._keep(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        if self.frames == 0:
+            raise AudioError(f"{self.name}: the file holds no audio samples")
+        wave = np.concatenate(self.blocks) if self.blocks else np.zeros(0, np.float32)
+        if len(wave) == 0 or len(wave) < self.limits.min_seconds * self.sr:
+            minimum = (f"; the minimum is {self.limits.min_seconds * 1000:g} ms, MIN_AUDIO_SECONDS"
+                       if self.limits.min_seconds else "")
+            raise AudioError(f"{self.name}: the audio is too short to classify "
+                             f"({len(wave) / self.sr * 1000:.3g} ms{minimum})")
+        return wave
+
+
+_OVERFLOW = "the samples are too large: resampling them overflowed to infinity"
+
+
+def _require_finite(x: np.ndarray, message: str) -> None:
+    if not np.isfinite(x).all():
+        raise AudioError(message)
+
+
+def _read_soundfile(data: bytes | None, path: Path | None, sink: _Sink) -> None:
     import soundfile as sf
 
-    wave, native_sr = sf.read(io.BytesIO(data) if data is not None else str(path),
-                              dtype="float32", always_2d=True)
-    return wave.mean(axis=1), native_sr
+    with sf.SoundFile(io.BytesIO(data) if data is not None else str(path)) as f:
+        sink.start(f.samplerate)
+        frames = max(1, _BLOCK_SAMPLES // f.channels)
+        while True:  # to the end of the data: a header's frame count may be unset or wrong
+            block = f.read(frames, dtype="float32", always_2d=True)
+            if len(block):
+                sink.add(block.mean(axis=1))
+            if len(block) < frames:
+                return
 
 
-def _read_ffmpeg(data: bytes | None, path: Path | None, sr: int, timeout: float) -> np.ndarray:
-    tmp = None
-    try:
-        if path is None:  # containers like MP4 need a seekable input, so not a pipe
-            fd, tmp = tempfile.mkstemp(prefix="envaudio-", suffix=".bin")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            path = Path(tmp)
-        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn",
-               "-f", "f32le", "-ac", "1", "-ar", str(sr), "pipe:1"]
-        try:
-            out = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise AudioError(f"decoding took longer than {timeout:g} s (FFMPEG_TIMEOUT_SECONDS)") from None
-        if out.returncode != 0 or not out.stdout:
-            raise RuntimeError(out.stderr.decode(errors="replace")[-300:])
-        return np.frombuffer(out.stdout, dtype="<f4").copy()
-    finally:
-        if tmp:
-            os.unlink(tmp)
-
-
-def _read_librosa(data: bytes | None, path: Path | None, sr: int) -> tuple[np.ndarray, int]:
+def _read_librosa(path: Path, sink: _Sink, max_seconds: float | None) -> None:
     import warnings
 
     import librosa
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), open(path, "rb") as f:
         warnings.simplefilter("ignore")
-        wave, native_sr = librosa.load(io.BytesIO(data) if data is not None else str(path),
-                                       sr=None, mono=True)
-    return wave, native_sr
+        duration = None if max_seconds is None else max_seconds + 2 * _LIMIT_SLACK_SECONDS
+        # A file object, not the path: for a path librosa falls back to audioread, which runs
+        # ffmpeg without the restrictions above (a playlist would open the files it names).
+        wave, native_sr = librosa.load(f, sr=None, mono=True, duration=duration)
+    sink.start(native_sr)
+    sink.add(wave)
 
 
-def _finish(wave: np.ndarray, native_sr: int, sr: int, name: str) -> np.ndarray:
-    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-    if wave.size == 0:
-        raise AudioError(f"{name}: the file holds no audio samples")
-    if not np.all(np.isfinite(wave)):
-        raise AudioError(f"{name}: the audio contains NaN or infinite samples")
-    return resample(wave, native_sr, sr)
+def _read_ffmpeg(data: bytes | None, path: Path | None, sink: _Sink, timeout: float,
+                 max_seconds: float | None) -> None:
+    """ffmpeg decodes to float32 WAV at the file's own rate (read from the header it
+    writes), on stdout, read in chunks; the process is killed as soon as the sink refuses
+    (too long, bad rate) or the timeout passes."""
+    stdin_data, tmp, pass_fds = None, None, ()
+    if path is not None:
+        src, protocol = f"file:{path}", "file"
+    elif data[4:8] in _SEEKABLE_ONLY:
+        # No name on disk (O_TMPFILE where available): nothing is left behind, kill -9 included.
+        tmp = tempfile.TemporaryFile(prefix="envaudio-")
+        tmp.write(data)
+        tmp.flush()
+        src, protocol, pass_fds = f"file:/dev/fd/{tmp.fileno()}", "file", (tmp.fileno(),)
+    else:
+        src, protocol, stdin_data = "pipe:0", "pipe", data
+    cut = [] if max_seconds is None else ["-t", f"{max_seconds + 2 * _LIMIT_SLACK_SECONDS:g}"]
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+           "-protocol_whitelist", protocol, "-format_whitelist", FFMPEG_FORMATS, "-i", src,
+           "-map", "0:a:0", "-ac", "1", "-c:a", "pcm_f32le", "-bitexact", "-map_metadata", "-1",
+           *cut, "-f", "wav", "pipe:1"]
+    try:
+        with _Ffmpeg(cmd, stdin_data, pass_fds, timeout) as proc, closing(proc.output()) as chunks:
+            pending = bytearray()
+            rate = None
+            for chunk in chunks:
+                pending += chunk
+                if rate is None:
+                    header = _wav_header(pending)
+                    if header is None:
+                        continue
+                    rate, offset = header
+                    del pending[:offset]
+                    sink.start(rate)
+                usable = len(pending) - len(pending) % 4
+                if usable >= _BLOCK_SAMPLES * 4:
+                    sink.add(np.frombuffer(bytes(pending[:usable]), dtype="<f4"))
+                    del pending[:usable]
+            if rate is None:
+                raise RuntimeError(proc.error())
+            usable = len(pending) - len(pending) % 4
+            if usable:
+                sink.add(np.frombuffer(bytes(pending[:usable]), dtype="<f4"))
+    finally:
+        if tmp is not None:
+            tmp.close()
+
+
+def _wav_header(buf: bytearray) -> tuple[int, int] | None:
+    """(sample rate, offset of the samples) of the WAV ffmpeg writes, None until complete."""
+    if len(buf) < 12:
+        return None
+    if buf[:4] != b"RIFF" or buf[8:12] != b"WAVE":
+        raise RuntimeError("ffmpeg wrote no WAV header")
+    pos, rate = 12, None
+    while len(buf) >= pos + 8:
+        cid, size = bytes(buf[pos:pos + 4]), struct.unpack_from("<I", buf, pos + 4)[0]
+        if cid == b"data":
+            if rate is None:
+                raise RuntimeError("WAV data before its format")
+            return rate, pos + 8
+        if len(buf) < pos + 8 + size:
+            return None
+        if cid == b"fmt ":
+            rate = struct.unpack_from("<I", buf, pos + 12)[0]
+        pos += 8 + size + (size & 1)
+    if pos > 65536:
+        raise RuntimeError("no audio data in ffmpeg's output")
+    return None
+
+
+# Looked up here, not in the forked child: dlopen there could wait on a lock another
+# thread of the server held at fork time.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child before exec: SIGKILL when the thread that started it ends (it waits on
+    the child), so a worker killed by -9 leaves no ffmpeg behind."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl: nobody will read the output
+        os._exit(1)
+
+
+class _Ffmpeg:
+    """An ffmpeg process fed `data` on stdin while its stdout is read (no threads: one
+    selector loop, so neither pipe can fill up and block the other), within a deadline."""
+
+    def __init__(self, cmd: list[str], data: bytes | None, pass_fds: tuple, timeout: float):
+        self.timeout, self.deadline = timeout, time.monotonic() + timeout
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=pass_fds,
+            start_new_session=True,  # a signal to the server's process group is the server's
+            preexec_fn=partial(_die_with_parent, os.getpid()) if _prctl is not None else None)
+        self.data = memoryview(data) if data is not None else None
+        self.stderr = bytearray()
+
+    def __enter__(self) -> "_Ffmpeg":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+    def error(self) -> str:
+        return self.stderr.decode(errors="replace")[-300:]
+
+    def output(self):
+        sel = selectors.DefaultSelector()
+        sent = 0
+        if self.data is not None:
+            os.set_blocking(self.proc.stdin.fileno(), False)
+            sel.register(self.proc.stdin, selectors.EVENT_WRITE)
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        sel.register(self.proc.stderr, selectors.EVENT_READ)
+        with sel:
+            while sel.get_map():
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise AudioError(f"decoding took longer than {self.timeout:g} s "
+                                     "(FFMPEG_TIMEOUT_SECONDS)")
+                for key, _ in sel.select(left):
+                    if key.fileobj is self.proc.stdin:
+                        try:
+                            sent += os.write(key.fd, self.data[sent:sent + (1 << 16)])
+                        except BrokenPipeError:  # ffmpeg stopped reading: it has what it needs
+                            sent = len(self.data)
+                        if sent >= len(self.data):
+                            sel.unregister(key.fileobj)
+                            key.fileobj.close()
+                        continue
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
+                        sel.unregister(key.fileobj)
+                    elif key.fileobj is self.proc.stdout:
+                        yield chunk
+                    else:
+                        self.stderr += chunk
+                        del self.stderr[:-4096]
+        if self.proc.wait(max(0.0, self.deadline - time.monotonic())) != 0:
+            raise RuntimeError(self.error())
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -133,7 +368,9 @@ def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         raise AudioError(f"invalid sample rate {orig_sr}")
     import soxr
 
-    return soxr.resample(wave, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+    out = soxr.resample(wave, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+    _require_finite(out, _OVERFLOW)  # finite samples near 3e38 can come out infinite
+    return out
 
 
 def check_waveform(wave: np.ndarray) -> np.ndarray:
