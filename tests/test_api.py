@@ -355,6 +355,35 @@ def test_bad_uploads_are_4xx_with_detail(client, name, path):
     assert isinstance(detail, str) and len(detail) > 5
 
 
+def _huge(seconds: float, sr: int, level: float) -> np.ndarray:
+    return np.where(noise(seconds, sr) > 0, level, -level).astype(np.float32)
+
+
+@pytest.mark.parametrize("path", ["/predict", "/spectrogram"])
+def test_samples_that_overflow_when_resampled_are_422(client, path):
+    """Finite float32 samples near the maximum become inf in the resampler."""
+    r = post_file(client, wav(_huge(2.0, 44100, 3e38), 44100, subtype="FLOAT"), path=path)
+    assert r.status_code == 422, r.text
+    assert "overflowed" in r.json()["detail"]
+
+
+def test_features_that_overflow_are_422(classifier):
+    """Without RMS normalisation (a model may be trained so), loud-but-finite samples at the
+    model's rate overflow in the STFT: the model's output and the spectrogram are checked."""
+    import dataclasses
+
+    from envaudio.predict import Classifier
+
+    model = dataclasses.replace(classifier.model, features=dataclasses.replace(classifier.cfg, rms_normalize=False))
+    clf = Classifier(model, classifier.settings)
+    with TestClient(create_app(classifier.settings, clf)) as c:
+        data = wav(_huge(2.0, 22050, 1e30), 22050, subtype="FLOAT")
+        for path, params in (("/predict", {}), ("/predict", {"reduce_payload": "true"}), ("/spectrogram", {})):
+            r = post_file(c, data, path=path, **params)
+            assert r.status_code == 422 and "not finite" in r.json()["detail"], (path, r.text)
+        assert post_file(c, wav(noise(2.0))).status_code == 200
+
+
 def test_truncated_audio_data_is_never_a_500(client, classifier):
     data = wav(noise(3.0))
     for cut in (44, 45, 1000, len(data) // 2):

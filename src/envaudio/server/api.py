@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -18,11 +19,13 @@ router = APIRouter()
 
 _ERRORS = {
     400: {"model": schemas.ErrorResponse, "description": "empty or malformed upload"},
+    408: {"model": schemas.ErrorResponse, "description": "not received within UPLOAD_TIMEOUT_SECONDS"},
     413: {"model": schemas.ErrorResponse, "description": "larger than MAX_UPLOAD_MB, "
                                                          "or longer than MAX_AUDIO_SECONDS"},
     415: {"model": schemas.ErrorResponse, "description": "not multipart/form-data"},
-    422: {"model": schemas.ErrorResponse, "description": "not decodable as audio, missing "
-                                                         "`file` field, or bad query"},
+    422: {"model": schemas.ErrorResponse, "description": "not decodable as audio (or not within "
+          "FFMPEG_TIMEOUT_SECONDS), shorter than MIN_AUDIO_SECONDS, a sample rate outside "
+          "MIN_SAMPLE_RATE..MAX_SAMPLE_RATE, samples out of range, missing `file` field, or bad query"},
     503: {"model": schemas.ErrorResponse, "description": "the model is not loaded"},
 }
 
@@ -74,8 +77,13 @@ async def config(request: Request):
     }
 
 
-def _upload_limit(request: Request) -> int:
-    return int(get_state(request).settings.max_upload_mb * 1024 * 1024)
+async def _receive_and_decode(request: Request, state, clf):
+    """(upload, decoded audio, seconds spent decoding); the caller holds an upload slot."""
+    s = state.settings
+    upload = await read_upload(request, int(s.max_upload_mb * 1024 * 1024), s.upload_timeout_seconds)
+    t0 = time.perf_counter()
+    wave = await state.decode(inference.decode_upload, clf, s, upload.data)
+    return upload, wave, time.perf_counter() - t0
 
 
 def _json(body: bytes) -> Response:
@@ -99,9 +107,10 @@ async def predict(
     clf = state.require_classifier()
     if top_k > len(clf.labels):
         raise HTTPException(422, f"top_k: must be between 1 and {len(clf.labels)} (the number of classes)")
-    upload = await read_upload(request, _upload_limit(request))
-    body = await state.run(inference.predict_bytes, clf, state.settings, upload.data, top_k,
-                           reduce_payload, upload.filename)
+    async with state.upload_slot():
+        upload, wave, decode_seconds = await _receive_and_decode(request, state, clf)
+        body = await state.run(inference.predict_wave, clf, wave, top_k, reduce_payload,
+                               upload.filename, decode_seconds)
     return _json(body)
 
 
@@ -112,8 +121,8 @@ async def spectrogram(request: Request):
     uint8 encoding with axis ticks; see the `Spectrogram` schema."""
     state = get_state(request)
     clf = state.require_classifier()
-    upload = await read_upload(request, _upload_limit(request))
-    body = await state.run(inference.spectrogram_bytes, clf, state.settings, upload.data,
-                           upload.filename)
+    async with state.upload_slot():
+        upload, wave, _ = await _receive_and_decode(request, state, clf)
+        body = await state.run(inference.spectrogram_wave, clf, wave, upload.filename)
     return _json(body)
 

@@ -28,6 +28,7 @@ from ..predict import Classifier, load_classifier
 from ..settings import PACKAGE_DIR, Settings
 from . import api, site, ws
 from .inference import warm_up
+from .middleware import CloseUnreadBody
 from .schemas import validation_message
 from .state import ServingState, cpu_budget
 
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state.limiter = anyio.CapacityLimiter(cpu_budget(settings))
+        state.start()
         if state.classifier is None:
             try:
                 state.classifier = await anyio.to_thread.run_sync(
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
     app.state.serving = state
     app.add_middleware(CORSMiddleware, allow_origins=settings.origins,
                        allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
+    app.add_middleware(CloseUnreadBody)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api.router)
     app.include_router(ws.router)

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from ..audio import AudioError
 from ..features import mel_frequencies
 from ..settings import FeatureConfig
 
@@ -111,6 +112,8 @@ def spectrogram_payload(db: np.ndarray, cfg: FeatureConfig, duration: float | No
     db = np.asarray(db, dtype=np.float32)
     if db.ndim != 2 or db.shape[1] == 0:
         raise ValueError(f"expected a (n_mels, n_frames) spectrogram, got shape {db.shape}")
+    if not np.isfinite(db).all():  # e.g. absurdly loud samples without RMS normalisation
+        raise AudioError("the spectrogram is not finite: the audio's level is out of range")
     pooled, factor = pool_time(db, max_columns)
     data, lo, hi = quantize(pooled)
     fmax = float(cfg.fmax) if cfg.fmax is not None else cfg.sample_rate / 2

@@ -1,18 +1,26 @@
-"""Reading an uploaded file from a multipart/form-data body, with a size limit enforced
-while reading.
+"""Reading an uploaded file from a multipart/form-data body, with a size limit and a
+time limit enforced while reading.
 
 FastAPI's `UploadFile` parameters parse the whole body (spooling it to a temp file)
 before the endpoint runs, so a size check there comes too late. Here the body is
 streamed chunk by chunk through python-multipart's push parser: a Content-Length above
 the limit is refused before anything is read, and the bytes are counted as they arrive,
-so an oversized upload (or one sent without Content-Length) is cut off at the limit.
-The file part is kept in memory (it is at most MAX_UPLOAD_MB); nothing touches the disk.
+so an oversized upload (or one sent without Content-Length) is cut off at the limit; a
+body that takes longer than UPLOAD_TIMEOUT_SECONDS to arrive is cut off too (408). Such
+early answers close the connection (middleware.CloseUnreadBody), so the rest of the body
+is not read either.
+
+The file part is kept in memory (it is at most MAX_UPLOAD_MB), and decoded from memory
+(ffmpeg reads it on a pipe). The disk is used in one case only: an MP4/M4A/MOV upload,
+which ffmpeg must be able to seek in, is written to an unnamed temporary file (no name
+in any directory; the kernel frees it when the decode ends, on any exit, kill -9 included).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import anyio
 from fastapi import HTTPException, Request
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -114,10 +122,11 @@ class _FieldCollector:
         self.ended = True
 
 
-async def read_upload(request: Request, limit_bytes: int, field_name: str = "file") -> Upload:
+async def read_upload(request: Request, limit_bytes: int, timeout: float,
+                      field_name: str = "file") -> Upload:
     """The bytes of the multipart field `field_name`, or an HTTPException with a
     readable detail: 413 (too large), 415 (not multipart), 400 (malformed or cut-off
-    body), 422 (no such field)."""
+    body), 422 (no such field), 408 (not received within `timeout` seconds)."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data":
         raise HTTPException(415, f"send the audio as multipart/form-data with a '{field_name}' field "
@@ -140,15 +149,19 @@ async def read_upload(request: Request, limit_bytes: int, field_name: str = "fil
     parser = MultipartParser(boundary, form.callbacks())
     received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > body_limit:
-                raise _TooLarge()
-            if chunk:
-                parser.write(chunk)
-            if form.ended:
-                break  # anything after the closing boundary is ignored
+        with anyio.fail_after(timeout):  # a client trickling bytes must not hold its slot for ever
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > body_limit:
+                    raise _TooLarge()
+                if chunk:
+                    parser.write(chunk)
+                if form.ended:
+                    break  # anything after the closing boundary is ignored
         parser.finalize()
+    except TimeoutError:
+        raise HTTPException(408, f"the upload was not received within {timeout:g} s "
+                                 "(UPLOAD_TIMEOUT_SECONDS)") from None
     except _TooLarge:
         raise too_large(limit_bytes) from None
     except FormParserError as e:

@@ -1,0 +1,338 @@
+"""Hostile input against a real `envaudio serve` on loopback: decode bombs, playlists,
+absurd sample rates, truncated files, slow clients. Each answer is
+checked for its status, its message, the time it took and, for the bombs, the server's
+peak memory (benchmarks/bench_hostile.py prints the same figures)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from envaudio.settings import PACKAGE_DIR
+from server_helpers import (EXACT_RSS_ENV, RssIncrease, ServerProcess, aac_bomb, flac_unknown_length, hls_playlist,
+                            m4a_claiming, noise, tone, wav, wav_at_rate)
+
+pytestmark = [pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg"),
+              pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")]
+
+EXAMPLE = PACKAGE_DIR / "assets" / "examples" / "100652-3-0-0.flac"  # a file on the server's disk
+RSS_LIMIT_MB = 200  # extra memory per request, whatever the input (the issue's bound)
+
+ENV = {"ENVAUDIO_UPLOAD_TIMEOUT_SECONDS": "3", "ENVAUDIO_MAX_CONCURRENT_UPLOADS": "2", "MAX_UPLOAD_MB": "20",
+       "ENVAUDIO_SERVE_WORKERS": None, **EXACT_RSS_ENV}
+
+
+@pytest.fixture(scope="module")
+def server():
+    with ServerProcess(env=ENV) as srv:
+        yield srv
+
+
+def post(server, data: bytes, name: str = "upload.bin", path: str = "/predict", **kw) -> httpx.Response:
+    return httpx.post(server.base + path, files={"file": (name, data, "application/octet-stream")},
+                      params={"reduce_payload": "true"} if path == "/predict" else None, timeout=60, **kw)
+
+
+def timed(server, data: bytes, **kw) -> tuple[httpx.Response, float, float]:
+    """(response, seconds, the server's peak memory increase in MB) of one upload."""
+    with RssIncrease(server.proc.pid) as mem:
+        t0 = time.monotonic()
+        r = post(server, data, **kw)
+        seconds = time.monotonic() - t0
+    return r, seconds, mem.mb
+
+
+def assert_clean_log(server) -> None:
+    log = server.log()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+
+
+# ---- 1. decode bombs: decoding stops at MAX_AUDIO_SECONDS ------------------------------------
+
+def ffprobe_seconds(data: bytes, suffix: str, tmp_path: Path) -> float:
+    path = tmp_path / f"probe{suffix}"
+    path.write_bytes(data)
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                          str(path)], capture_output=True, text=True, timeout=30)
+    return float(out.stdout)
+
+
+def test_aac_bomb_is_cut_at_the_duration_limit(server, tmp_path):
+    bomb = aac_bomb(3 * 3600)  # 3 h in ~1 MB
+    assert len(bomb) < 1_100_000 and ffprobe_seconds(bomb, ".aac", tmp_path) < 600  # a probe is fooled
+    r, seconds, mb = timed(server, bomb, name="bomb.aac")
+    assert r.status_code == 413, r.text
+    assert r.json()["detail"] == "the audio is longer than the limit of 600 s (MAX_AUDIO_SECONDS)"
+    assert seconds < 5 and mb < RSS_LIMIT_MB, (seconds, mb)
+
+
+def test_two_bombs_at_once_stay_bounded(server):
+    bomb = aac_bomb(3 * 3600)
+    out: list = []
+    with RssIncrease(server.proc.pid) as mem:
+        threads = [threading.Thread(target=lambda: out.append(post(server, bomb))) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert [r.status_code for r in out] == [413, 413]
+    assert mem.mb < 2 * RSS_LIMIT_MB, mem.mb
+
+
+def test_m4a_whose_header_claims_4_s_but_holds_6_h(server, tmp_path):
+    lie = m4a_claiming(6 * 3600, claims=4.0)
+    assert len(lie) < 1_500_000 and ffprobe_seconds(lie, ".m4a", tmp_path) == 4.0
+    r, seconds, mb = timed(server, lie, name="short.m4a")
+    assert r.status_code == 413 and "MAX_AUDIO_SECONDS" in r.json()["detail"], r.text
+    assert seconds < 5 and mb < RSS_LIMIT_MB, (seconds, mb)
+
+
+# ---- 2. playlists and other indirection: only audio containers, only the upload -------------
+
+@pytest.mark.parametrize("name,body", [
+    ("vod.m3u8", hls_playlist(EXAMPLE)),
+    ("live.m3u8", hls_playlist(EXAMPLE, live=True)),
+    ("list.ffconcat", f"ffconcat version 1.0\nfile {EXAMPLE}\n".encode()),
+])
+def test_playlists_naming_a_local_file_are_refused(server, name, body):
+    assert len(body) < 200
+    r, seconds, _ = timed(server, body, name=name)
+    assert r.status_code == 422, r.text
+    assert "could not decode this file as audio" in r.json()["detail"]
+    assert seconds < 1.0, seconds  # not the ffmpeg timeout of a "live" playlist
+
+
+# ---- 5. sample rates out of range --------------------------------------------------------------
+
+@pytest.mark.parametrize("rate,samples", [(1, 599), (999, 999), (400_000, 40_000)])
+def test_absurd_sample_rates_are_refused(server, rate, samples):
+    data = wav_at_rate(noise(samples / 8000, 8000), rate)
+    r, seconds, mb = timed(server, data, name="rate.wav")
+    assert r.status_code == 422, r.text
+    assert f"the sample rate is {rate} Hz" in r.json()["detail"] and "MIN_SAMPLE_RATE" in r.json()["detail"]
+    assert seconds < 1.0 and mb < 50, (seconds, mb)
+
+
+def test_the_lowest_accepted_rate_is_classified(server):
+    r = post(server, wav_at_rate(noise(1.0, 1000), 1000), name="1k.wav")
+    assert r.status_code == 200 and r.json()["duration"] == pytest.approx(1.0, abs=1e-3), r.text
+
+
+# ---- 6. too short, truncated, length unknown ----------------------------------------------------
+
+@pytest.mark.parametrize("cut", [60, 100])
+def test_truncated_wav_is_too_short(server, cut):
+    r = post(server, wav(noise(3.0))[:cut], name="cut.wav")
+    assert r.status_code == 422, r.text
+    assert "too short to classify" in r.json()["detail"] and "MIN_AUDIO_SECONDS" in r.json()["detail"]
+
+
+def test_one_sample_is_too_short_but_60_ms_is_enough(server):
+    r = post(server, wav(np.full(1, 0.5, np.float32)), name="one.wav")
+    assert r.status_code == 422 and "too short" in r.json()["detail"], r.text
+    r = post(server, wav(noise(0.06)), name="60ms.wav")  # longer than UrbanSound8K's shortest clip
+    assert r.status_code == 200 and r.json()["duration"] == pytest.approx(0.06, abs=1e-3), r.text
+
+
+@pytest.mark.skipif(shutil.which("flac") is None, reason="needs the flac tool")
+def test_streamed_flac_without_a_length_is_decoded(server):
+    data = flac_unknown_length(tone(440, 4.0))
+    r, seconds, _ = timed(server, data, name="stream.flac")
+    assert r.status_code == 200, r.text
+    assert r.json()["duration"] == pytest.approx(4.0, abs=1e-3) and seconds < 5
+
+
+# ---- 8. slow uploads, caps ------------------------------------------------------------------------
+
+def _read_response(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
+    """(everything received, whether the server closed the connection) within `timeout`."""
+    sock.settimeout(timeout)
+    data, closed = b"", False
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return data, closed
+
+
+def _slow_upload(port: int, seconds: float, box: dict) -> None:
+    """A multipart upload whose body trickles in (a byte every 0.2 s) for `seconds`."""
+    head = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xx\r\n"
+            b"Content-Length: 100000\r\n\r\n--xx\r\nContent-Disposition: form-data; name=\"file\"; "
+            b"filename=\"a.wav\"\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(head)
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < seconds:
+                s.sendall(b"x")
+                time.sleep(0.2)
+        except OSError:
+            pass
+        box["response"], box["closed"] = _read_response(s, 10)
+        box["seconds"] = time.monotonic() - t0
+
+
+def test_upload_body_sent_slowly_is_cut_off(server):
+    box: dict = {}
+    _slow_upload(server.port, 10, box)
+    assert box["response"].startswith(b"HTTP/1.1 408"), box["response"][:300]
+    assert b"UPLOAD_TIMEOUT_SECONDS" in box["response"] and b"connection: close" in box["response"].lower()
+    assert box["closed"] and 2.5 < box["seconds"] < 6, box["seconds"]
+
+
+def test_uploads_past_the_cap_wait_for_a_slot(server):
+    """MAX_CONCURRENT_UPLOADS=2: with two uploads trickling in, a third one is not read
+    until one of them is cut off (408 at UPLOAD_TIMEOUT_SECONDS=3), then it is served."""
+    boxes = [{}, {}]
+    threads = [threading.Thread(target=_slow_upload, args=(server.port, 10, b)) for b in boxes]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # both slow uploads hold their slots
+    t0 = time.monotonic()
+    r = post(server, wav(noise(1.0)), name="ok.wav")
+    waited = time.monotonic() - t0
+    for t in threads:
+        t.join()
+    assert r.status_code == 200, r.text
+    assert all(b["response"].startswith(b"HTTP/1.1 408") for b in boxes)
+    assert 2.0 < waited < 6, waited  # waited for a slot (~2.5 s), then took the usual ~20 ms
+    t0 = time.monotonic()
+    assert post(server, wav(noise(1.0))).status_code == 200 and time.monotonic() - t0 < 1.5
+
+
+def test_early_413_closes_the_connection_instead_of_reading_the_body(server):
+    """A 200 MB body announced: the server answers 413 with `Connection: close` and stops
+    reading, so the client cannot push the 200 MB through."""
+    head = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xx\r\n"
+            b"Content-Length: %d\r\n\r\n" % (200 * 1024 * 1024))
+    sent = 0
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        s.sendall(head)
+        s.settimeout(5)
+        chunk = b"\0" * 65536
+        t0 = time.monotonic()
+        try:
+            while sent < 200 * 1024 * 1024 and time.monotonic() - t0 < 20:
+                sent += s.send(chunk)
+        except OSError:  # reset / broken pipe: the server closed the connection
+            pass
+        data, _ = _read_response(s, 5)
+    assert data.startswith(b"HTTP/1.1 413") and b"connection: close" in data.lower(), data[:300]
+    assert sent < 50 * 1024 * 1024, sent  # socket buffers, not the body
+
+
+def test_the_log_has_no_traceback(server):
+    # (last in this module: everything above went through this server)
+    assert_clean_log(server)
+
+
+# ---- 2/7. waiting on ffmpeg: no CPU slot held, a timeout, no orphan, no temp file ------------------
+
+def _stuck_ffmpeg(tmp_path: Path) -> dict:
+    """The environment of a server whose `ffmpeg` hangs without reading or writing: a stand-in
+    for one stuck on its input (as a "live" playlist made it before the format whitelist)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ffmpeg").write_text("#!/bin/sh\nexec sleep 60\n")
+    (bin_dir / "ffmpeg").chmod(0o755)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "TMPDIR": str(tmp),
+            "ENVAUDIO_SERVE_WORKERS": None, "ENVAUDIO_TORCH_THREADS": None}
+
+
+def _children(pid: int, name: str) -> list[int]:
+    """Live processes named `name` whose parent is `pid`."""
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("Name") == name and fields.get("PPid", "").strip() == str(pid) \
+                and not fields.get("State", "").startswith("Z"):
+            out.append(int(status.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return not Path(f"/proc/{pid}/status").read_text().split("State:\t")[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+@lru_cache(maxsize=1)
+def m4a_clip() -> bytes:
+    return m4a_claiming(60, claims=60)  # an honest 1-min M4A: read through ffmpeg, via a temp file
+
+
+def test_decodes_waiting_on_ffmpeg_hold_no_cpu_slot(tmp_path):
+    """More uploads stuck in ffmpeg than the server has CPU slots: a WAV (no ffmpeg needed)
+    is still classified at once, and each stuck decode ends at FFMPEG_TIMEOUT_SECONDS with a
+    422 and its process killed."""
+    env = {**_stuck_ffmpeg(tmp_path), "FFMPEG_TIMEOUT_SECONDS": "3"}
+    with ServerProcess(env=env) as srv:
+        slots = httpx.get(srv.base + "/health", timeout=10).json()["torch_threads"]
+        stuck: list = []
+        threads = [threading.Thread(target=lambda: stuck.append(post(srv, m4a_clip(), name="a.m4a")))
+                   for _ in range(slots + 1)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(_children(srv.proc.pid, "sleep")) < slots + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_children(srv.proc.pid, "sleep")) == slots + 1
+        t0 = time.monotonic()
+        r = post(srv, wav(noise(2.0)), name="a.wav")
+        assert r.status_code == 200 and time.monotonic() - t0 < 1.5, (r.status_code, time.monotonic() - t0)
+        for t in threads:
+            t.join()
+        assert [r.status_code for r in stuck] == [422] * (slots + 1)
+        assert all("FFMPEG_TIMEOUT_SECONDS" in r.json()["detail"] for r in stuck)
+        assert _children(srv.proc.pid, "sleep") == []
+        assert list((tmp_path / "tmp").iterdir()) == []
+        assert_clean_log(srv)
+
+
+def test_a_killed_worker_leaves_no_ffmpeg_and_no_temp_file(tmp_path):
+    env = {**_stuck_ffmpeg(tmp_path), "FFMPEG_TIMEOUT_SECONDS": "60"}
+    srv = ServerProcess(env=env)
+
+    def upload():
+        with pytest.raises(httpx.RemoteProtocolError):  # the server dies mid-request
+            post(srv, m4a_clip(), name="a.m4a")
+
+    try:
+        uploading = threading.Thread(target=upload)
+        uploading.start()
+        deadline = time.monotonic() + 10
+        while not _children(srv.proc.pid, "sleep") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (child,) = _children(srv.proc.pid, "sleep")
+        os.kill(srv.proc.pid, 9)  # the worker (a single-process server) dies at once
+        srv.proc.wait(10)
+        deadline = time.monotonic() + 5
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "the decoder outlived its worker"
+        assert list((tmp_path / "tmp").iterdir()) == []
+        uploading.join(10)
+    finally:
+        srv.stop()
