@@ -25,6 +25,11 @@ from server_helpers import (clicks, decode_spectrogram, encode, ffmpeg_encode, m
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
+def client_for(app) -> TestClient:
+    """A TestClient with a Host the app answers for (not TestClient's "testserver")."""
+    return TestClient(app, base_url="http://localhost")
+
+
 @pytest.fixture(scope="module")
 def classifier():
     return load_classifier()
@@ -32,13 +37,13 @@ def classifier():
 
 @pytest.fixture(scope="module")
 def client(classifier):
-    with TestClient(create_app(classifier.settings, classifier)) as c:
+    with client_for(create_app(classifier.settings, classifier)) as c:
         yield c
 
 
 def make_client(classifier, **settings):
     s = classifier.settings.replace(**settings)
-    return TestClient(create_app(s, classifier))
+    return client_for(create_app(s, classifier))
 
 
 def post_file(client, data: bytes, name="clip.wav", ctype="audio/wav", path="/predict", **params):
@@ -105,7 +110,7 @@ def test_health_labels_config(client, classifier):
 
 def test_model_not_loaded_is_503_with_reason(tmp_path):
     s = Settings.from_env(model_path=str(tmp_path / "missing.pt"))
-    with TestClient(create_app(s)) as c:
+    with client_for(create_app(s)) as c:
         h = c.get("/health")
         assert h.status_code == 503
         assert h.json()["model_loaded"] is False and "missing.pt" in h.json()["detail"]
@@ -115,7 +120,7 @@ def test_model_not_loaded_is_503_with_reason(tmp_path):
         assert c.get("/examples").status_code == 200  # the rest still works
         from starlette.websockets import WebSocketDisconnect
 
-        with c.websocket_connect("/ws/predict") as ws:
+        with c.websocket_connect("ws://localhost/ws/predict") as ws:
             assert "missing.pt" in ws.receive_json()["error"]
             with pytest.raises(WebSocketDisconnect) as info:
                 ws.receive_json()
@@ -376,7 +381,7 @@ def test_features_that_overflow_are_422(classifier):
 
     model = dataclasses.replace(classifier.model, features=dataclasses.replace(classifier.cfg, rms_normalize=False))
     clf = Classifier(model, classifier.settings)
-    with TestClient(create_app(classifier.settings, clf)) as c:
+    with client_for(create_app(classifier.settings, clf)) as c:
         data = wav(_huge(2.0, 22050, 1e30), 22050, subtype="FLOAT")
         for path, params in (("/predict", {}), ("/predict", {"reduce_payload": "true"}), ("/spectrogram", {})):
             r = post_file(c, data, path=path, **params)
@@ -449,7 +454,7 @@ def test_size_limit_from_environment(classifier, monkeypatch):
     monkeypatch.setenv("MAX_UPLOAD_MB", "0.01")
     s = Settings.from_env()
     assert s.max_upload_mb == 0.01
-    with TestClient(create_app(s, classifier)) as c:
+    with client_for(create_app(s, classifier)) as c:
         assert post_file(c, wav(noise(1.0))).status_code == 413
 
 
@@ -515,7 +520,7 @@ def test_example_files_only_from_manifest(client, name):
 
 
 def test_root_without_web_build_explains_how_to_build(classifier, tmp_path):
-    with TestClient(create_app(classifier.settings, classifier, web_dir=tmp_path / "none")) as c:
+    with client_for(create_app(classifier.settings, classifier, web_dir=tmp_path / "none")) as c:
         r = c.get("/")
         assert r.status_code == 200 and "text/html" in r.headers["content-type"]
         assert "npm ci" in r.text and "npm run build" in r.text
@@ -525,7 +530,7 @@ def test_root_serves_the_built_web_app_after_the_api(classifier, tmp_path):
     (tmp_path / "assets").mkdir()
     (tmp_path / "index.html").write_text("<!doctype html><div id=root></div>")
     (tmp_path / "assets" / "app.js").write_text("console.log('hi')")
-    with TestClient(create_app(classifier.settings, classifier, web_dir=tmp_path)) as c:
+    with client_for(create_app(classifier.settings, classifier, web_dir=tmp_path)) as c:
         assert "id=root" in c.get("/").text
         assert c.get("/assets/app.js").text == "console.log('hi')"
         assert c.get("/health").json()["status"] == "ok"

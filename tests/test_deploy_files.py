@@ -532,7 +532,9 @@ def test_healthcheck_is_a_real_route(main_stages, compose, app, app_routes):
     path = urlsplit(urls[0]).path
     assert any(kind == "http" and p == path and "GET" in m for kind, p, m in app_routes), \
         f"{path} is not a GET route of the app"
-    with TestClient(app) as client:  # healthy = 200 once the model is loaded
+    u = urlsplit(urls[0])
+    # the healthcheck's own Host (127.0.0.1:8000) must pass the app's Host check
+    with TestClient(app, base_url=f"{u.scheme}://{u.netloc}") as client:  # 200 once the model is loaded
         r = client.get(path)
         assert r.status_code == 200 and r.json()["status"] == "ok", r.text
 

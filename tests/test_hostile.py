@@ -1,10 +1,11 @@
 """Hostile input against a real `envaudio serve` on loopback: decode bombs, playlists,
-absurd sample rates, truncated files, slow clients. Each answer is
+absurd sample rates, truncated files, slow clients, foreign host names, a shutdown. Each answer is
 checked for its status, its message, the time it took and, for the bombs, the server's
 peak memory (benchmarks/bench_hostile.py prints the same figures)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from websockets.sync.client import connect
 
 from envaudio.settings import PACKAGE_DIR
 from server_helpers import (EXACT_RSS_ENV, RssIncrease, ServerProcess, aac_bomb, flac_unknown_length, hls_playlist,
@@ -28,8 +30,9 @@ pytestmark = [pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs f
 EXAMPLE = PACKAGE_DIR / "assets" / "examples" / "100652-3-0-0.flac"  # a file on the server's disk
 RSS_LIMIT_MB = 200  # extra memory per request, whatever the input (the issue's bound)
 
-ENV = {"ENVAUDIO_UPLOAD_TIMEOUT_SECONDS": "3", "ENVAUDIO_MAX_CONCURRENT_UPLOADS": "2", "MAX_UPLOAD_MB": "20",
-       "ENVAUDIO_SERVE_WORKERS": None, **EXACT_RSS_ENV}
+ENV = {"ENVAUDIO_HEADER_TIMEOUT_SECONDS": "2", "ENVAUDIO_UPLOAD_TIMEOUT_SECONDS": "3",
+       "ENVAUDIO_MAX_CONCURRENT_UPLOADS": "2", "MAX_UPLOAD_MB": "20",
+       "ENVAUDIO_ALLOWED_HOSTS": "sounds.example.org", "ENVAUDIO_SERVE_WORKERS": None, **EXACT_RSS_ENV}
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +155,7 @@ def test_streamed_flac_without_a_length_is_decoded(server):
     assert r.json()["duration"] == pytest.approx(4.0, abs=1e-3) and seconds < 5
 
 
-# ---- 8. slow uploads, caps ------------------------------------------------------------------------
+# ---- 8. slow clients, caps ------------------------------------------------------------------------
 
 def _read_response(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
     """(everything received, whether the server closed the connection) within `timeout`."""
@@ -168,6 +171,31 @@ def _read_response(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
     except (socket.timeout, ConnectionResetError):
         pass
     return data, closed
+
+
+def test_headers_sent_a_byte_a_second_are_cut_off(server):
+    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        t0 = time.monotonic()
+        for byte in request:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                break
+            if time.monotonic() - t0 > 4:
+                break
+            time.sleep(0.25)
+        data, closed = _read_response(s, 5)
+        elapsed = time.monotonic() - t0
+    assert data.startswith(b"HTTP/1.1 408"), data[:200]
+    assert b"HEADER_TIMEOUT_SECONDS" in data and closed and 1.5 < elapsed < 5, elapsed
+
+
+def test_connection_without_a_request_is_closed(server):
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        t0 = time.monotonic()
+        data, closed = _read_response(s, 6)
+        assert closed and data == b"" and 1.5 < time.monotonic() - t0 < 4
 
 
 def _slow_upload(port: int, seconds: float, box: dict) -> None:
@@ -235,6 +263,45 @@ def test_early_413_closes_the_connection_instead_of_reading_the_body(server):
         data, _ = _read_response(s, 5)
     assert data.startswith(b"HTTP/1.1 413") and b"connection: close" in data.lower(), data[:300]
     assert sent < 50 * 1024 * 1024, sent  # socket buffers, not the body
+
+
+# ---- 9. host names, banner ----------------------------------------------------------------------
+
+def test_foreign_host_names_are_refused(server):
+    for host in ("evil.example", f"evil.example:{server.port}", "127.0.0.1.evil.example"):
+        r = httpx.get(server.base + "/health", headers={"Host": host}, timeout=10)
+        assert r.status_code == 400 and "ALLOWED_HOSTS" in r.json()["detail"], (host, r.text)
+        assert host not in r.text
+    for host in ("localhost", f"127.0.0.1:{server.port}", f"[::1]:{server.port}", "sounds.example.org"):
+        assert httpx.get(server.base + "/health", headers={"Host": host}, timeout=10).status_code == 200, host
+    # no redirect (which would build its URL from the Host header) on the usual candidates
+    for path in ("/docs/", "/predict/", "/examples/", "/assets", "/assets/"):
+        for host in ("evil.example", "sounds.example.org"):
+            r = httpx.get(server.base + path, headers={"Host": host}, timeout=10)
+            assert r.status_code in (400, 404, 405) and "location" not in r.headers, (path, host)
+
+
+def test_dns_rebinding_page_cannot_open_a_stream(server):
+    """A page on evil.example, re-resolved to 127.0.0.1, connects with its own name as Host
+    and Origin: refused at the handshake (403), before any audio."""
+    from websockets.exceptions import InvalidStatus
+
+    evil = f"evil.example:{server.port}"
+    with pytest.raises(InvalidStatus) as info:
+        sock = socket.create_connection(("127.0.0.1", server.port))  # what the rebinding resolves to
+        with connect(f"ws://{evil}/ws/predict", sock=sock, origin=f"http://{evil}", open_timeout=20):
+            pass
+    assert info.value.response.status_code == 403
+    sock = socket.create_connection(("127.0.0.1", server.port))  # the same, under an allowed name
+    with connect(f"ws://sounds.example.org:{server.port}/ws/predict", sock=sock,
+                 origin=f"http://sounds.example.org:{server.port}", open_timeout=20) as s:
+        s.send(json.dumps({"sample_rate": 16000}))
+        assert json.loads(s.recv(timeout=10))["type"] == "ready"
+
+
+def test_no_server_banner(server):
+    r = httpx.get(server.base + "/health", timeout=10)
+    assert "server" not in r.headers and r.json()["version"]  # /health documents the version
 
 
 def test_the_log_has_no_traceback(server):
@@ -336,3 +403,31 @@ def test_a_killed_worker_leaves_no_ffmpeg_and_no_temp_file(tmp_path):
         uploading.join(10)
     finally:
         srv.stop()
+
+
+# ---- 7. SIGTERM: past the grace period, a JSON 503 ---------------------------------------------------
+
+def test_requests_past_the_shutdown_grace_period_get_a_json_503(tmp_path):
+    env = {**_stuck_ffmpeg(tmp_path), "ENVAUDIO_SHUTDOWN_GRACE_SECONDS": "1", "FFMPEG_TIMEOUT_SECONDS": "4"}
+    with ServerProcess(env=env) as srv:
+        slow: dict = {}
+        stuck: list = []
+        threads = [threading.Thread(target=_slow_upload, args=(srv.port, 30, slow)),
+                   threading.Thread(target=lambda: stuck.append(post(srv, m4a_clip(), name="a.m4a")))]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while not _children(srv.proc.pid, "sleep") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        srv.proc.terminate()
+        for t in threads:
+            t.join(30)
+        answered = time.monotonic() - t0
+        head, _, body = slow["response"].partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503") and b"application/json" in head, slow["response"][:300]
+        assert "shutting down" in json.loads(body)["detail"]
+        assert stuck[0].status_code == 503 and "shutting down" in stuck[0].json()["detail"]
+        assert answered < 4, answered
+        assert srv.proc.wait(15) in (0, -15)  # uvicorn ends by re-raising the SIGTERM it handled
+        assert_clean_log(srv)

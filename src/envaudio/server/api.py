@@ -26,7 +26,8 @@ _ERRORS = {
     422: {"model": schemas.ErrorResponse, "description": "not decodable as audio (or not within "
           "FFMPEG_TIMEOUT_SECONDS), shorter than MIN_AUDIO_SECONDS, a sample rate outside "
           "MIN_SAMPLE_RATE..MAX_SAMPLE_RATE, samples out of range, missing `file` field, or bad query"},
-    503: {"model": schemas.ErrorResponse, "description": "the model is not loaded"},
+    503: {"model": schemas.ErrorResponse, "description": "the model is not loaded, or the server "
+                                                         "is shutting down"},
 }
 
 

@@ -28,7 +28,7 @@ from ..predict import Classifier, load_classifier
 from ..settings import PACKAGE_DIR, Settings
 from . import api, site, ws
 from .inference import warm_up
-from .middleware import CloseUnreadBody
+from .middleware import CloseUnreadBody, HostCheck, ShutdownGuard
 from .schemas import validation_message
 from .state import ServingState, cpu_budget
 
@@ -76,7 +76,10 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
     app.state.serving = state
     app.add_middleware(CORSMiddleware, allow_origins=settings.origins,
                        allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["*"])
+    # Added last = runs first: the shutdown guard outermost, then the Host check.
     app.add_middleware(CloseUnreadBody)
+    app.add_middleware(HostCheck, hosts=settings.hosts)
+    app.add_middleware(ShutdownGuard)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api.router)
     app.include_router(ws.router)
