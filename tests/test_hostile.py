@@ -1,5 +1,5 @@
 """Hostile input against a real `envaudio serve` on loopback: decode bombs, playlists,
-absurd sample rates, truncated files, slow clients, foreign host names, a shutdown. Each answer is
+absurd sample rates, truncated files, slow clients, too many streams. Each answer is
 checked for its status, its message, the time it took and, for the bombs, the server's
 peak memory (benchmarks/bench_hostile.py prints the same figures)."""
 
@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from envaudio.settings import PACKAGE_DIR
@@ -31,7 +32,8 @@ EXAMPLE = PACKAGE_DIR / "assets" / "examples" / "100652-3-0-0.flac"  # a file on
 RSS_LIMIT_MB = 200  # extra memory per request, whatever the input (the issue's bound)
 
 ENV = {"ENVAUDIO_HEADER_TIMEOUT_SECONDS": "2", "ENVAUDIO_UPLOAD_TIMEOUT_SECONDS": "3",
-       "ENVAUDIO_MAX_CONCURRENT_UPLOADS": "2", "MAX_UPLOAD_MB": "20",
+       "ENVAUDIO_STREAM_CONFIG_TIMEOUT_SECONDS": "1.5", "ENVAUDIO_STREAM_IDLE_TIMEOUT_SECONDS": "2",
+       "ENVAUDIO_MAX_STREAMS": "2", "ENVAUDIO_MAX_CONCURRENT_UPLOADS": "2", "MAX_UPLOAD_MB": "20",
        "ENVAUDIO_ALLOWED_HOSTS": "sounds.example.org", "ENVAUDIO_SERVE_WORKERS": None, **EXACT_RSS_ENV}
 
 
@@ -302,6 +304,54 @@ def test_dns_rebinding_page_cannot_open_a_stream(server):
 def test_no_server_banner(server):
     r = httpx.get(server.base + "/health", timeout=10)
     assert "server" not in r.headers and r.json()["version"]  # /health documents the version
+
+
+# ---- 8 (streams). caps and timeouts --------------------------------------------------------------
+
+def ws(server):
+    return connect(server.ws_base + "/ws/predict", open_timeout=20)
+
+
+def close_code(sock) -> int:
+    with pytest.raises(ConnectionClosed) as info:
+        sock.recv(timeout=10)
+    return info.value.rcvd.code
+
+
+def test_streams_past_max_streams_are_refused_with_1013(server):
+    with ws(server) as a, ws(server) as b:
+        for s in (a, b):
+            s.send(json.dumps({"sample_rate": 16000}))
+            assert json.loads(s.recv(timeout=10))["type"] == "ready"
+        with ws(server) as c:
+            err = json.loads(c.recv(timeout=10))
+            assert err["type"] == "error" and "MAX_STREAMS" in err["error"]
+            assert close_code(c) == 1013
+        a.send(noise(0.5, 16000).tobytes())  # the open streams are unaffected
+        assert json.loads(a.recv(timeout=10))["type"] == "status"
+    with ws(server) as d:  # a slot is free again
+        d.send(json.dumps({"sample_rate": 16000}))
+        assert json.loads(d.recv(timeout=10))["type"] == "ready"
+
+
+def test_stream_without_config_times_out(server):
+    with ws(server) as s:
+        t0 = time.monotonic()
+        err = json.loads(s.recv(timeout=10))
+        assert err["type"] == "error" and "STREAM_CONFIG_TIMEOUT_SECONDS" in err["error"]
+        assert close_code(s) == 1008 and 1.2 < time.monotonic() - t0 < 4
+
+
+def test_silent_stream_times_out(server):
+    with ws(server) as s:
+        s.send(json.dumps({"sample_rate": 16000}))
+        assert json.loads(s.recv(timeout=10))["type"] == "ready"
+        s.send(noise(0.5, 16000).tobytes())
+        assert json.loads(s.recv(timeout=10))["type"] == "status"
+        t0 = time.monotonic()
+        err = json.loads(s.recv(timeout=10))
+        assert err["type"] == "error" and "STREAM_IDLE_TIMEOUT_SECONDS" in err["error"]
+        assert close_code(s) == 1008 and 1.5 < time.monotonic() - t0 < 5
 
 
 def test_the_log_has_no_traceback(server):

@@ -211,6 +211,35 @@ def test_unknown_text_and_bad_reconfig_are_not_fatal(server):
         assert recv(ws)["buffered_seconds"] == 0.5
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, "[" * 1500 + "]" * 1500,
+                                  '{"sample_rate": ' * 1500, "x" * 100_000])
+def test_unparseable_text_mid_stream_is_not_fatal(server, text):
+    with ws_connect(server) as ws:
+        start(ws)
+        ws.send(noise(0.5, 16000).tobytes())
+        assert recv(ws)["buffered_seconds"] == 0.5
+        ws.send(text)
+        assert "unknown message" in recv(ws)["error"]
+        ws.send(noise(0.5, 16000).tobytes())
+        assert recv(ws)["buffered_seconds"] == 1.0
+
+
+def test_samples_that_overflow_when_resampled_skip_the_window_not_the_stream(server):
+    """Finite float32 samples near the maximum (3e38) become inf in the resampler: those
+    windows get an error; once the samples have left the window, predictions resume."""
+    huge = np.where(noise(4.0, 16000) > 0, 3e38, -3e38).astype("<f4")
+    with ws_connect(server) as ws:
+        start(ws, sample_rate=16000)
+        send_audio(ws, huge, 16000)
+        msgs = [recv(ws) for _ in range(4)]
+        assert [m["type"] for m in msgs] == ["status"] * 3 + ["error"], msgs
+        assert "overflowed" in msgs[-1]["error"] and "window skipped" in msgs[-1]["error"]
+        send_audio(ws, noise(4.0, 16000), 16000)
+        msgs = [recv(ws) for _ in range(4)]
+        assert [m["type"] for m in msgs] == ["error"] * 3 + ["prediction"], msgs
+        assert msgs[-1]["time"] == 8.0
+
+
 # ---- fatal protocol errors: error message, then close 1008 --------------------------------
 
 @pytest.mark.parametrize("first,needle", [
@@ -219,6 +248,9 @@ def test_unknown_text_and_bad_reconfig_are_not_fatal(server):
     (json.dumps([16000]), "JSON object"),
     (json.dumps({"duration": 4.0}), "sample_rate"),
     (json.dumps({"sample_rate": 4000}), "sample_rate"),
+    (json.dumps({"sample_rate": 1}), "sample_rate"),
+    ("[" * 100_000 + "]" * 100_000, "JSON object"),  # deep nesting: RecursionError in json
+    ("[" * 1500 + "]" * 1500, "JSON object"),  # short enough to be parsed, still too deep
     (json.dumps({"sample_rate": 400000}), "sample_rate"),
     (json.dumps({"sample_rate": "fast"}), "sample_rate"),
     (json.dumps({"sample_rate": 16000, "duration": 2.0}), "duration"),

@@ -23,13 +23,17 @@ Protocol (all server messages are JSON text with a "type"):
    reconfigures the stream (and resets it).
 
 Errors. A bad frame (size not a multiple of 4 bytes, empty, NaN/inf samples, longer than
-STREAM_MAX_FRAME_SECONDS), an invalid re-config or an unknown text message gets
-{"type": "error", "error": "..."}; the frame is dropped and the stream goes on.
+STREAM_MAX_FRAME_SECONDS), an invalid re-config or an unknown or unparseable text message
+gets {"type": "error", "error": "..."}; the frame is dropped and the stream goes on.
+Samples so large that resampling overflows them to infinity get an error instead of the
+prediction of each window they are in.
 Fatal protocol errors get the error message, then a close with code 1008 (policy
-violation): audio (or anything but a valid JSON config) before the config. If the model
-is not loaded the socket is closed with 1011 after an error message. A connection from a
-browser origin that is neither in ALLOWED_ORIGINS nor the server's own is refused
-(HTTP 403 at the handshake).
+violation): audio (or anything but a valid JSON config) before the config, no config
+within STREAM_CONFIG_TIMEOUT_SECONDS, nothing received for STREAM_IDLE_TIMEOUT_SECONDS.
+If the model is not loaded the socket is closed with 1011 after an error message; when
+MAX_STREAMS streams are open on this worker, with 1013 (try again later). A connection
+from a browser origin that is neither in ALLOWED_ORIGINS nor the server's own, or for a
+host name that is not allowed (ALLOWED_HOSTS), is refused (HTTP 403 at the handshake).
 """
 
 from __future__ import annotations
@@ -38,11 +42,12 @@ import json
 import logging
 import time
 
+import anyio
 import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
-from ..audio import resample
+from ..audio import AudioError, resample
 from ..features import log_mel_spectrogram, rms_gain_db
 from ..predict import Classifier
 from ..settings import Settings
@@ -56,8 +61,11 @@ router = APIRouter()
 
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
 DURATION_TOLERANCE = 0.05  # seconds
 STATUS_EVERY_SECONDS = 0.1
+MAX_TEXT_CHARS = 4096  # a config or command is a few dozen characters
+CONFIG_HINT = "the config must be a JSON object, e.g. {\"sample_rate\": 48000}"
 
 
 class ConfigError(ValueError):
@@ -103,13 +111,21 @@ class RingBuffer:
         return np.concatenate([self.buf[self.pos:], self.buf[:self.pos]])
 
 
-def parse_config(text: str, clf: Classifier) -> StreamConfig:
+def parse_json(text: str):
+    """The JSON value of a text message, or None if it is not one. Deep nesting raises
+    RecursionError, not ValueError, and long text is refused unparsed."""
+    if len(text) > MAX_TEXT_CHARS:
+        return None
     try:
-        raw = json.loads(text)
-    except ValueError:
-        raise ConfigError("the config must be a JSON object, e.g. {\"sample_rate\": 48000}") from None
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def parse_config(text: str, clf: Classifier) -> StreamConfig:
+    raw = parse_json(text)
     if not isinstance(raw, dict):
-        raise ConfigError("the config must be a JSON object, e.g. {\"sample_rate\": 48000}")
+        raise ConfigError(CONFIG_HINT)
     if "sample_rate" not in raw:
         raise ConfigError(f"the config needs a sample_rate (Hz, {STREAM_MIN_RATE}..{STREAM_MAX_RATE})")
     try:
@@ -243,16 +259,34 @@ async def ws_predict(websocket: WebSocket, reduce_payload: bool = False):
         if state.classifier is None:
             await _fatal(websocket, state.error or "the model is not loaded", CLOSE_INTERNAL_ERROR)
             return
-        await _serve_stream(websocket, state, reduce_payload)
+        limit = state.settings.max_streams
+        if state.streams >= limit:
+            await _fatal(websocket, f"this server is streaming to {limit} clients already "
+                                    "(MAX_STREAMS); try again later", CLOSE_TRY_AGAIN_LATER)
+            return
+        state.streams += 1
+        try:
+            await _serve_stream(websocket, state, reduce_payload)
+        finally:
+            state.streams -= 1
     except WebSocketDisconnect:
         pass
 
 
 async def _serve_stream(ws: WebSocket, state, reduce_payload: bool) -> None:
-    clf = state.classifier
+    clf, s = state.classifier, state.settings
     session: StreamSession | None = None
     while True:
-        msg = await ws.receive()
+        timeout = s.stream_config_timeout_seconds if session is None else s.stream_idle_timeout_seconds
+        with anyio.move_on_after(timeout) as waited:
+            msg = await ws.receive()
+        if waited.cancelled_caught:
+            if session is None:
+                await _fatal(ws, f"no config received within {timeout:g} s (STREAM_CONFIG_TIMEOUT_SECONDS)")
+            else:
+                await _fatal(ws, f"nothing received for {timeout:g} s (STREAM_IDLE_TIMEOUT_SECONDS); "
+                                 "closing the stream")
+            return
         if msg["type"] == "websocket.disconnect":
             return
         text, data = msg.get("text"), msg.get("bytes")
@@ -277,7 +311,10 @@ async def _serve_stream(ws: WebSocket, state, reduce_payload: bool) -> None:
             due = session.add(x)
             if due == "prediction":
                 window, received = session.ring.latest(), session.received
-                out = await state.run(session.predict, window, received)
+                try:
+                    out = await state.run(session.predict, window, received)
+                except AudioError as e:  # e.g. resampling overflowed: this window only
+                    out = {"type": "error", "error": f"{e}; window skipped"}
                 await _send(ws, out)
             elif due == "status":
                 await _send(ws, session.status_message())
@@ -288,10 +325,7 @@ async def _serve_stream(ws: WebSocket, state, reduce_payload: bool) -> None:
             session.reset()
             await _send(ws, {"type": "reset"})
             continue
-        try:
-            parsed = json.loads(stripped)
-        except ValueError:
-            parsed = None
+        parsed = parse_json(stripped)
         if isinstance(parsed, dict) and parsed.get("type") == "reset":
             session.reset()
             await _send(ws, {"type": "reset"})
