@@ -10,13 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
 from envaudio.settings import BUNDLED_MODEL
-from server_helpers import ServerProcess, free_port, multipart, noise, scene, wav
+from server_helpers import ServerProcess, free_port, multipart, noise, peak_rss_mb, scene, wav
 
 # the thread counts asserted below are the defaults: ignore the caller's overrides
 CLEAN_ENV = {"ENVAUDIO_TORCH_THREADS": None, "ENVAUDIO_SERVE_WORKERS": None}
@@ -170,10 +171,15 @@ def test_bad_model_fails_fast_with_a_message(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")
     for model in (bad, tmp_path / "missing.pt"):
-        out = subprocess.run([sys.executable, "-m", "envaudio", "serve", "--port", str(free_port()),
-                              "--model", str(model)], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 2, out
-        assert "envaudio serve: error:" in out.stderr and model.name in out.stderr
+        errors = []
+        for workers in ("1", "2"):  # checked in this process, or in a subprocess for a master
+            out = subprocess.run([sys.executable, "-m", "envaudio", "serve", "--port", str(free_port()),
+                                  "--model", str(model), "--workers", workers],
+                                 capture_output=True, text=True, timeout=120)
+            assert out.returncode == 2, out
+            assert out.stderr.startswith("envaudio serve: error:") and model.name in out.stderr, out.stderr
+            errors.append(out.stderr)
+        assert errors[0] == errors[1]
 
 
 def test_workers_with_model_from_the_command_line(tmp_path):
@@ -186,4 +192,9 @@ def test_workers_with_model_from_the_command_line(tmp_path):
         rs = [post(srv, wav(scene(4.0, seed=i))) for i in range(3)]
         assert all(r.status_code == 200 for r in rs)
         assert "2 workers" in srv.log()
+        # the master only supervises: no torch, no model (they were ~250 MB)
+        master = Path(f"/proc/{srv.proc.pid}")
+        if master.exists():
+            assert "libtorch" not in (master / "maps").read_text()
+            assert peak_rss_mb(srv.proc.pid)[0] < 120, peak_rss_mb(srv.proc.pid)
     assert srv.proc.returncode == 0  # SIGTERM: a clean shutdown

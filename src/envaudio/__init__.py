@@ -5,15 +5,30 @@
     clf.classify_file("clip.wav").top_k(3)
 """
 
-from .audio import AudioError, load_audio
-from .features import log_mel_spectrogram
-from .model import ModelError, load_model
-from .predict import Classifier, Prediction, load_classifier
-from .settings import FeatureConfig, Settings, get_settings
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AudioError", "Classifier", "FeatureConfig", "ModelError", "Prediction", "Settings",
-    "get_settings", "load_audio", "load_classifier", "load_model", "log_mel_spectrogram",
-]
+# Imported on first use: `import envaudio` (and so every `envaudio` command) does not load
+# torch until something needs it; `envaudio serve`'s master process never does.
+_EXPORTS = {
+    "AudioError": "audio", "load_audio": "audio",
+    "log_mel_spectrogram": "features",
+    "ModelError": "model", "load_model": "model",
+    "Classifier": "predict", "Prediction": "predict", "load_classifier": "predict",
+    "FeatureConfig": "settings", "Settings": "settings", "get_settings": "settings",
+}
+
+__all__ = sorted(_EXPORTS, key=str.lower)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -111,10 +111,21 @@ def _version() -> str:
     return __version__
 
 
+# Errors meant for a person: printed as one line, no traceback. By module and name, so
+# that main() imports none of them (envaudio.model imports torch, which `serve` keeps out
+# of its master process); an exception's own module is loaded whenever it is raised.
+_USER_ERRORS = {"envaudio.audio": "AudioError", "envaudio.data": "DatasetError",
+                "envaudio.model": "ModelError", "envaudio.settings": "SettingsError"}
+
+
+def _is_user_error(e: BaseException) -> bool:
+    if isinstance(e, FileNotFoundError):
+        return True
+    return any(isinstance(e, getattr(sys.modules[m], name)) for m, name in _USER_ERRORS.items()
+               if m in sys.modules)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from .audio import AudioError
-    from .data import DatasetError
-    from .model import ModelError
     from .settings import SettingsError
 
     try:
@@ -140,12 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from .server import cmd_serve as fn
         return int(fn(args) or 0)
-    except (AudioError, DatasetError, ModelError, SettingsError, FileNotFoundError) as e:
-        print(f"envaudio {args.command}: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"envaudio {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not _is_user_error(e):
+            raise
+        print(f"envaudio {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

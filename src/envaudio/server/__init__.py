@@ -3,7 +3,14 @@
     uvicorn --factory envaudio.server.app:create_app
 """
 
-from .app import create_app
 from .serve import cmd_serve
 
 __all__ = ["cmd_serve", "create_app"]
+
+
+def __getattr__(name: str):
+    if name == "create_app":  # imports torch: not needed by `envaudio serve`'s master process
+        from .app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

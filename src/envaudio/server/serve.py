@@ -5,20 +5,47 @@ factory `envaudio.server.app:create_app` reads them with `Settings.from_env()`. 
 `--model` becomes ENVAUDIO_MODEL_PATH, `--host` ENVAUDIO_SERVE_HOST (an allowed Host name)
 and `--workers` ENVAUDIO_SERVE_WORKERS (from which each worker derives its CPU share:
 available cores // workers torch threads, and as many concurrent CPU-bound jobs).
+
+With several workers this process only supervises them: it never imports torch (the
+model is checked in a short-lived subprocess), so it stays small.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 APP_FACTORY = "envaudio.server.app:create_app"
+
+_CHECK_MODEL = """
+import sys
+from envaudio.model import load_model
+try:
+    load_model(sys.argv[1])
+except Exception as e:
+    sys.exit(str(e))
+"""
+
+
+def check_model(path: str, workers: int) -> None:
+    """Fail now, with the model's own message, rather than in every worker."""
+    from ..settings import SettingsError
+
+    if workers == 1:  # this process is the worker: it loads torch and the model anyway
+        from ..model import load_model
+
+        load_model(path)
+        return
+    out = subprocess.run([sys.executable, "-c", _CHECK_MODEL, path], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SettingsError(out.stderr.strip() or f"{path}: the model could not be loaded")
 
 
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from ..model import load_model
     from ..settings import Settings
     from .protocol import PATH as HTTP_PROTOCOL
     from .state import cpu_budget
@@ -29,7 +56,7 @@ def cmd_serve(args) -> int:
     os.environ["ENVAUDIO_SERVE_WORKERS"] = str(workers)
     os.environ["ENVAUDIO_SERVE_HOST"] = args.host
     settings = Settings.from_env()  # SettingsError -> a clear message from the CLI
-    load_model(settings.model_path)  # fail now (ModelError), not in every worker
+    check_model(settings.model_path, workers)
     threads = settings.torch_threads or cpu_budget(settings)
     print(f"envaudio: serving {settings.model_path} on http://{args.host}:{args.port} "
           f"({workers} worker{'s' if workers > 1 else ''} x {threads} torch "

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, TypeVar
+from typing import TYPE_CHECKING, AsyncIterator, Callable, TypeVar
 
 import anyio
 from fastapi import HTTPException
 from starlette.requests import HTTPConnection
 
-from ..predict import Classifier
 from ..settings import Settings, available_cpus
+
+if TYPE_CHECKING:  # torch stays out of `envaudio serve`'s master process
+    from ..predict import Classifier
 
 T = TypeVar("T")
 
