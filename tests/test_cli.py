@@ -78,6 +78,28 @@ def test_evaluate_json_and_plot(trained):
     assert set(m["per_class"]) == set(CLASSES)
     assert "precision    recall  f1-score   support" in r.stdout and "clips/s" in r.stdout
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert m["trained_on_test_folds"] is False and m["model_train_folds"] == [1]  # fold 3 is unseen
+    assert "warning" not in r.stderr
+
+
+def test_evaluate_on_training_folds_says_so(trained):
+    out = trained["work"] / "eval" / "on-train.json"
+    r = run_cli("evaluate", "--data-root", trained["root"], "--folds", "1,3", "--model", trained["model"],
+                "--json", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    warning = "warning: cnn.pt was trained on fold(s) 1 (its card's train_folds)"
+    assert r.stderr.count(warning) == 2  # before the run, and again under the report
+    m = json.loads(out.read_text())
+    assert m["trained_on_test_folds"] is True and m["folds"] == [1, 3]
+
+
+def test_trained_on_reads_the_card():
+    from envaudio.commands import trained_on
+
+    assert trained_on({"train_folds": [1, 2, 3]}, [3, 10]) == [3]
+    assert trained_on({"train_folds": [1, 2]}, [10]) == []
+    assert trained_on({}, [1]) is None and trained_on(None, [1]) is None  # an old or custom model
+    assert trained_on({"train_folds": None}, [1]) is None
 
 
 def test_evaluate_on_a_root_with_only_the_test_fold(trained, tmp_path):
@@ -107,6 +129,35 @@ def test_predict_file_dir_json_csv(trained, tmp_path):
     rows = r.stdout.strip().splitlines()
     assert rows[0].startswith("file,window_start,window_end,label,confidence,hum,hiss,clicks")
     assert len(rows) == 1 + 4
+
+
+def test_predict_into_a_closed_pipe_exits_quietly(tmp_path):
+    """`envaudio predict DIR --csv - | head -3`: head leaves after 3 lines; the rest of the
+    output goes nowhere, without a BrokenPipeError traceback."""
+    d = tmp_path / ("recordings-with-a-long-folder-name-" * 4)  # long rows: more than a pipe holds
+    d.mkdir()
+    sf.write(d / "long.wav", noise(600.0, 8000, 0.1), 8000)
+    script = (f'"{sys.executable}" -m envaudio predict "{d}" --csv - 2> "{tmp_path / "err"}" | head -3; '
+              f'echo "${{PIPESTATUS[0]}}" > "{tmp_path / "rc"}"')
+    r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=300)
+    assert len(r.stdout.splitlines()) == 3 and r.stdout.startswith("file,window_start")
+    assert (tmp_path / "err").read_text() == ""
+    assert (tmp_path / "rc").read_text().strip() == "141"  # as a tool killed by SIGPIPE
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv"])
+def test_predict_checks_its_output_path_before_classifying(tmp_path, option):
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(40):
+        sf.write(d / f"{i}.wav", noise(30.0, 22050, 0.1, seed=i), 22050)
+    t0 = time.monotonic()
+    r = run_cli("predict", d, option, "/no/such/dir/out.file")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"envaudio predict: error: {option} /no/such/dir/out.file: no such folder /no/such/dir"
+    assert time.monotonic() - t0 < 20  # not after 20 min of audio were classified
+    r = run_cli("predict", d, option, tmp_path)  # a folder is not a file either
+    assert r.returncode == 2 and "is a folder" in r.stderr
 
 
 def test_predict_human_output(trained):

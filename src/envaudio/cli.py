@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
 from .settings import get_settings
@@ -119,7 +121,7 @@ _USER_ERRORS = {"envaudio.audio": "AudioError", "envaudio.data": "DatasetError",
 
 
 def _is_user_error(e: BaseException) -> bool:
-    if isinstance(e, FileNotFoundError):
+    if isinstance(e, OSError):  # a missing file, an unwritable output...
         return True
     return any(isinstance(e, getattr(sys.modules[m], name)) for m, name in _USER_ERRORS.items()
                if m in sys.modules)
@@ -151,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from .server import cmd_serve as fn
         return int(fn(args) or 0)
+    except BrokenPipeError:  # the reader of our output left (`| head`): stop quietly
+        # Python would report the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         print(f"envaudio {args.command}: interrupted", file=sys.stderr)
         return 130

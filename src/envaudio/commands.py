@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -217,21 +218,55 @@ def cmd_combine(args) -> int:
     return 0
 
 
+def _check_output(path: str | None, option: str, create_parent: bool = False) -> None:
+    """Fail before the work, not after it, when an output file cannot be written."""
+    if path in (None, "-"):
+        return
+    p = Path(path)
+    if create_parent:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    if p.is_dir():
+        raise IsADirectoryError(f"{option} {p}: is a folder, not a file")
+    if not p.parent.is_dir():
+        raise FileNotFoundError(f"{option} {p}: no such folder {p.parent}")
+    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise PermissionError(f"{option} {p}: not writable")
+
+
+def trained_on(card: dict | None, folds: list[int]) -> list[int] | None:
+    """The folds among `folds` the model was trained on (its card's train_folds); None
+    when the card does not say (an old or custom model)."""
+    train_folds = (card or {}).get("train_folds")
+    if not isinstance(train_folds, list):
+        return None
+    return sorted(set(folds) & {int(f) for f in train_folds})
+
+
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_clips, format_report, plot_confusion
     from .model import load_model
 
     s = get_settings()
+    _check_output(args.json_out, "--json", create_parent=True)
+    _check_output(args.plot, "--plot", create_parent=True)
     model = load_model(args.model or s.model_path)
     clips, _ = load_clips(args.data_root, args.table)
     folds = parse_folds(args.folds)
     test = select_folds(clips, folds)
     if not test:
         raise DatasetError(f"no clips in folds {folds} (folds present: {sorted({c.fold for c in clips})})")
+    seen = trained_on(model.card, folds)
+    warning = (f"warning: {Path(model.path).name} was trained on fold(s) "
+               f"{', '.join(map(str, seen))} (its card's train_folds): these figures do not "
+               "measure accuracy on unseen recordings") if seen else None
+    if warning:
+        print(warning, file=sys.stderr)
     ev = evaluate_clips(model, test, args.workers, not args.quiet, s)
     print(f"Evaluated {model.path} on folds {folds}: {len(test)} clips in {ev.seconds:.1f} s "
           f"({ev.clips_per_second:.0f} clips/s, decoding included)\n")
     print(format_report(ev.metrics))
+    if warning:  # again after the report, where it is read
+        print(f"\n{warning}", file=sys.stderr)
     if ev.errors:
         print(f"\nwarning: {len(ev.errors)} file(s) could not be decoded and were left out, "
               f"e.g. {ev.errors[0]}", file=sys.stderr)
@@ -244,7 +279,8 @@ def cmd_evaluate(args) -> int:
                 "macro_avg", "weighted_avg")
         out = {k: ev.metrics[k] for k in keep}
         out.update(folds=folds, model=model.path, clips_per_second=ev.clips_per_second,
-                   undecodable=len(ev.errors))
+                   undecodable=len(ev.errors), model_train_folds=(model.card or {}).get("train_folds"),
+                   trained_on_test_folds=None if seen is None else bool(seen))
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(out, indent=1) + "\n")
         print(f"metrics JSON: {args.json_out}")
@@ -276,6 +312,8 @@ def cmd_predict(args) -> int:
 
     if args.top_k < 1:
         raise DatasetError("--top-k must be at least 1")
+    _check_output(args.json_out, "--json")
+    _check_output(args.csv_out, "--csv")
     files = _expand_inputs(args.inputs)
     clf = load_classifier(args.model)
     results, failed = [], 0
