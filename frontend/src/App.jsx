@@ -16,7 +16,7 @@ export default function App() {
   const api = useApiInfo()
   const online = api.status === 'online'
   const config = api.config ?? {}
-  const clf = useClassifier({ maxUploadMb: config.max_upload_mb, topK: 5 })
+  const clf = useClassifier({ maxUploadMb: config.max_upload_mb, maxAudioSeconds: config.max_audio_seconds, topK: 5 })
   const examples = useExamples(online)
   const mic = useMicStream({ hopSeconds: config.stream_hop_seconds ?? 0.5 })
   const [loadingExample, setLoadingExample] = useState(null)
@@ -46,7 +46,8 @@ export default function App() {
           <div className="card-head">
             <h2 id="upload-title">Classify a recording</h2>
           </div>
-          <DropZone onFile={(f) => clf.classify(f)} busy={clf.status === 'loading'} maxUploadMb={config.max_upload_mb} />
+          <DropZone onFile={(f) => clf.classify(f)} busy={clf.status === 'loading'} maxUploadMb={config.max_upload_mb}
+            maxAudioSeconds={config.max_audio_seconds} />
           {clf.status === 'error' ? <ErrorMessage error={clf.error} /> : null}
           <ExamplesBar {...examples} onTry={tryExample} busyFile={loadingExample} />
         </section>

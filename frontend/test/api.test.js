@@ -36,6 +36,28 @@ describe('error messages', () => {
     expect(e.detail).toBe('File is larger than 50 MB')
   })
 
+  it('says "too long", not "too large", when the duration limit refused the file', () => {
+    const detail = 'the audio is longer than the limit of 600 s (MAX_AUDIO_SECONDS)'
+    const e = describeHttpError(413, detail, { maxUploadMb: 50, maxAudioSeconds: 600 })
+    expect(e.title).toBe('That recording is too long (the limit is 10 min).')
+    expect(e.title).not.toMatch(/large|MB/)
+    expect(e.detail).toBe(detail)
+    expect(describeHttpError(413, detail, { maxUploadMb: 50 }).title).toBe('That recording is too long.')
+    expect(describeHttpError(413, 'the audio is longer than the limit of 90 s (MAX_AUDIO_SECONDS)',
+      { maxAudioSeconds: 90 }).title).toBe('That recording is too long (the limit is 90 s).')
+    // the size limit keeps its own headline
+    const size = describeHttpError(413, 'the upload is larger than the limit of 50 MB (MAX_UPLOAD_MB)',
+      { maxUploadMb: 50, maxAudioSeconds: 600 })
+    expect(size.title).toBe('That file is too large (the limit is 50 MB).')
+  })
+
+  it('explains a busy or restarting server and a slow upload', () => {
+    expect(describeHttpError(503, 'the server is shutting down; try again in a moment').title)
+      .toBe('The server is busy or restarting. Please try again in a moment.')
+    expect(describeHttpError(408, 'the upload was not received within 60 s (UPLOAD_TIMEOUT_SECONDS)').title)
+      .toBe('The upload took too long. Please try again.')
+  })
+
   it('explains undecodable audio and keeps the server detail', () => {
     const e = describeHttpError(400, 'Could not decode audio: invalid data')
     expect(e.title).toMatch(/couldn't be read as audio/)
@@ -63,6 +85,9 @@ describe('HTTP client against a mock server', () => {
         if (req.url.startsWith('/predict') && body.includes('TOOBIG')) {
           res.statusCode = 413
           res.end(JSON.stringify({ detail: 'Upload exceeds 1 MB' }))
+        } else if (req.url.startsWith('/predict') && body.includes('TOOLONG')) {
+          res.statusCode = 413
+          res.end(JSON.stringify({ detail: 'the audio is longer than the limit of 600 s (MAX_AUDIO_SECONDS)' }))
         } else if (req.url.startsWith('/predict') && body.includes('NOISE')) {
           res.statusCode = 415
           res.end(JSON.stringify({ detail: 'Could not decode audio' }))
@@ -99,6 +124,10 @@ describe('HTTP client against a mock server', () => {
     const big = new File(['TOOBIG'], 'big.wav')
     await expect(predictFile(big, { base, maxUploadMb: 1 })).rejects.toMatchObject({
       name: 'ApiError', status: 413, title: 'That file is too large (the limit is 1 MB).', detail: 'Upload exceeds 1 MB',
+    })
+    const long = new File(['TOOLONG'], 'long.m4a')
+    await expect(predictFile(long, { base, maxUploadMb: 1, maxAudioSeconds: 600 })).rejects.toMatchObject({
+      status: 413, title: 'That recording is too long (the limit is 10 min).',
     })
     const bad = new File(['NOISE'], 'bad.wav')
     const err = await predictFile(bad, { base }).catch((e) => e)

@@ -1,8 +1,9 @@
 import { useRef, useState } from 'react'
+import { formatLimit } from '../lib/format.js'
 
 /** "Choose file" button + drag-and-drop area. Any file goes to the server, which
  *  decides whether it is audio (so the error message comes from one place). */
-export function DropZone({ onFile, busy, maxUploadMb }) {
+export function DropZone({ onFile, busy, maxUploadMb, maxAudioSeconds }) {
   const inputRef = useRef(null)
   const [over, setOver] = useState(false)
   const depth = useRef(0)
@@ -46,7 +47,8 @@ export function DropZone({ onFile, busy, maxUploadMb }) {
         Choose a file…
       </button>
       <p className="drop-hint">
-        WAV, FLAC, MP3, OGG, M4A…{maxUploadMb ? ` up to ${maxUploadMb} MB` : ''}. Long recordings get a timeline.
+        WAV, FLAC, MP3, OGG, M4A…{maxUploadMb ? ` up to ${maxUploadMb} MB` : ''}
+        {maxAudioSeconds ? ` and ${formatLimit(maxAudioSeconds)}` : ''}. Long recordings get a timeline.
       </p>
       <input
         ref={inputRef}

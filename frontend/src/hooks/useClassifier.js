@@ -7,7 +7,7 @@ const initial = { status: 'idle', result: null, spec: null, specError: '', error
 
 /** Upload flow: POST /predict with the file, decode the spectrogram it returns.
  *  `classify(file, {autoplay, origin})` is used by uploads, drops and examples alike. */
-export function useClassifier({ base = API_BASE, maxUploadMb, topK = 5 } = {}) {
+export function useClassifier({ base = API_BASE, maxUploadMb, maxAudioSeconds, topK = 5 } = {}) {
   const [state, setState] = useState(initial)
   const ctrlRef = useRef(null)
   const urlRef = useRef(null)
@@ -41,11 +41,12 @@ export function useClassifier({ base = API_BASE, maxUploadMb, topK = 5 } = {}) {
     const source = { name: file.name || 'audio', size: file.size, url, autoplay, origin, label, id: Date.now() }
     setState({ ...initial, status: 'loading', source })
     try {
-      const result = await predictFile(file, { base, topK, signal: ctrl.signal, maxUploadMb })
+      const limits = { maxUploadMb, maxAudioSeconds }
+      const result = await predictFile(file, { base, topK, signal: ctrl.signal, ...limits })
       let spec = null
       let specError = ''
       try {
-        const raw = result.spectrogram ?? (await spectrogramFile(file, { base, signal: ctrl.signal, maxUploadMb }))
+        const raw = result.spectrogram ?? (await spectrogramFile(file, { base, signal: ctrl.signal, ...limits }))
         spec = normalizeSpectrogram(raw)
       } catch (e) {
         if (e?.name === 'AbortError') throw e
@@ -62,7 +63,7 @@ export function useClassifier({ base = API_BASE, maxUploadMb, topK = 5 } = {}) {
         error: { title: e?.title || e?.message || 'Something went wrong.', detail: e?.title ? e.detail : '' },
       })
     }
-  }, [base, maxUploadMb, topK, fail])
+  }, [base, maxUploadMb, maxAudioSeconds, topK, fail])
 
   return { ...state, classify, fail }
 }

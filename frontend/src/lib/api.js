@@ -1,5 +1,7 @@
 // HTTP/WebSocket access to the envaudio API.
 
+import { formatLimit } from './format.js'
+
 /** API base URL without trailing slash. '' means same origin (the production build is
  *  served by `envaudio serve`); in `npm run dev` it defaults to the local API server. */
 export function resolveApiBase(env = {}) {
@@ -42,18 +44,29 @@ export function detailText(detail) {
   return String(detail)
 }
 
+/** Whether a 413's detail refuses the audio's duration (MAX_AUDIO_SECONDS), not the file's size. */
+export function isDurationLimit(detail) {
+  return /MAX_AUDIO_SECONDS|longer than/i.test(detail)
+}
+
 /** A title a person understands for an HTTP failure, plus the server's detail. */
-export function describeHttpError(status, detail, { maxUploadMb } = {}) {
+export function describeHttpError(status, detail, { maxUploadMb, maxAudioSeconds } = {}) {
   const d = detailText(detail)
   let title
-  if (status === 413) {
+  if (status === 413 && isDurationLimit(d)) {
+    title = maxAudioSeconds
+      ? `That recording is too long (the limit is ${formatLimit(maxAudioSeconds)}).`
+      : 'That recording is too long.'
+  } else if (status === 413) {
     title = maxUploadMb ? `That file is too large (the limit is ${maxUploadMb} MB).` : 'That file is too large.'
+  } else if (status === 408) {
+    title = 'The upload took too long. Please try again.'
   } else if (status === 415 || status === 400 || status === 422) {
     title = "That file couldn't be read as audio."
   } else if (status === 404) {
     title = 'Not found on the server.'
-  } else if (status === 429) {
-    title = 'The server is busy. Please try again in a moment.'
+  } else if (status === 429 || status === 503) {
+    title = 'The server is busy or restarting. Please try again in a moment.'
   } else if (status >= 500) {
     title = 'The server ran into a problem analysing this file.'
   } else if (status >= 400) {
@@ -81,7 +94,7 @@ async function readError(res, opts) {
   return new ApiError(d ? `${title} ${d}` : title, { status: res.status, detail: d, title })
 }
 
-export async function request(path, { base = API_BASE, signal, method = 'GET', body, maxUploadMb, as = 'json' } = {}) {
+export async function request(path, { base = API_BASE, signal, method = 'GET', body, maxUploadMb, maxAudioSeconds, as = 'json' } = {}) {
   let res
   try {
     res = await fetch(apiUrl(path, base), { method, body, signal })
@@ -93,21 +106,21 @@ export async function request(path, { base = API_BASE, signal, method = 'GET', b
       detail: 'Check that `envaudio serve` is running, then try again.',
     })
   }
-  if (!res.ok) throw await readError(res, { maxUploadMb })
+  if (!res.ok) throw await readError(res, { maxUploadMb, maxAudioSeconds })
   if (as === 'blob') return res.blob()
   return res.json()
 }
 
-export function predictFile(file, { topK = 5, base, signal, maxUploadMb, filename } = {}) {
+export function predictFile(file, { topK = 5, base, signal, maxUploadMb, maxAudioSeconds, filename } = {}) {
   const form = new FormData()
   form.append('file', file, filename ?? file.name ?? 'audio')
-  return request(`/predict?top_k=${topK}`, { base, signal, method: 'POST', body: form, maxUploadMb })
+  return request(`/predict?top_k=${topK}`, { base, signal, method: 'POST', body: form, maxUploadMb, maxAudioSeconds })
 }
 
-export function spectrogramFile(file, { base, signal, maxUploadMb, filename } = {}) {
+export function spectrogramFile(file, { base, signal, maxUploadMb, maxAudioSeconds, filename } = {}) {
   const form = new FormData()
   form.append('file', file, filename ?? file.name ?? 'audio')
-  return request('/spectrogram', { base, signal, method: 'POST', body: form, maxUploadMb })
+  return request('/spectrogram', { base, signal, method: 'POST', body: form, maxUploadMb, maxAudioSeconds })
 }
 
 /** {attribution, license, examples: [{file, label, source, url, ...}]}. A bare list is

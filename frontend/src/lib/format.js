@@ -25,3 +25,9 @@ export function formatBytes(n) {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`
   return `${(n / (1024 * 1024)).toFixed(1)} MB`
 }
+
+/** A limit in seconds, as people say it: 600 -> "10 min", 90 -> "90 s". */
+export function formatLimit(s) {
+  if (!Number.isFinite(s)) return ''
+  return s >= 60 && s % 60 === 0 ? `${s / 60} min` : `${s} s`
+}
