@@ -248,7 +248,7 @@ def test_uploads_past_the_cap_wait_for_a_slot(server):
 
 def test_early_413_closes_the_connection_instead_of_reading_the_body(server):
     """A 200 MB body announced: the server answers 413 with `Connection: close` and stops
-    reading, so the client cannot push the 200 MB through."""
+    reading soon after (a bounded lingering close), so the client cannot push 200 MB."""
     head = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xx\r\n"
             b"Content-Length: %d\r\n\r\n" % (200 * 1024 * 1024))
     sent = 0
@@ -264,7 +264,8 @@ def test_early_413_closes_the_connection_instead_of_reading_the_body(server):
             pass
         data, _ = _read_response(s, 5)
     assert data.startswith(b"HTTP/1.1 413") and b"connection: close" in data.lower(), data[:300]
-    assert sent < 50 * 1024 * 1024, sent  # socket buffers, not the body
+    # what the server drops while its answer lingers (at most MAX_UPLOAD_MB=20), plus buffers
+    assert sent < 30 * 1024 * 1024, sent
 
 
 # ---- 9. host names, banner ----------------------------------------------------------------------
