@@ -4,8 +4,9 @@
 #   docker run --rm -p 8000:8000 envaudio            # http://localhost:8000
 #   docker run --rm -p 8000:8000 -e ENVAUDIO_SERVE_WORKERS=2 envaudio
 #
-# Settings come from the environment (ALLOWED_ORIGINS, MAX_UPLOAD_MB, ENVAUDIO_*; see
-# src/envaudio/settings.py). The command can be overridden as a whole, e.g.
+# Settings come from the environment (ALLOWED_HOSTS, ALLOWED_ORIGINS, MAX_UPLOAD_MB, ENVAUDIO_*;
+# see src/envaudio/settings.py). Served under another name than localhost, set ALLOWED_HOSTS
+# (e.g. -e ALLOWED_HOSTS=sounds.example.org): other Host names are refused. The command can be overridden as a whole, e.g.
 #   docker run --rm -p 8000:8000 envaudio envaudio serve --host 0.0.0.0 --port 8000 --workers 2
 # or a trained model mounted in:
 #   docker run --rm -p 8000:8000 -v "$PWD/artifacts:/models:ro" \
@@ -30,9 +31,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore
 
 # ffmpeg decodes M4A/MP3/OGG uploads (AUDIO_LOADER=ffmpeg, the default); libsndfile1 for
-# soundfile (its wheels bundle a copy, the system one is the fallback).
+# soundfile (its wheels bundle a copy, the system one is the fallback); tini is PID 1 (below).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ffmpeg libsndfile1 \
+    && apt-get install -y --no-install-recommends ffmpeg libsndfile1 tini \
     && rm -rf /var/lib/apt/lists/*
 
 # The same steps as scripts/bootstrap.sh: pip upgraded, torch first and pinned (the pin
@@ -74,4 +75,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"]
 
+# An init as PID 1 (`docker run` needs no --init): it forwards SIGTERM to envaudio (whose
+# requests then get SHUTDOWN_GRACE_SECONDS) and reaps what exits, ffmpeg children included.
+ENTRYPOINT ["tini", "--"]
 CMD ["envaudio", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -429,7 +429,7 @@ def test_compose_profiles_and_origins(compose):
     assert s.origins == origins
     # The variables compose sets are ones the package reads.
     known = {f"ENVAUDIO_{n.upper()}" for n in Settings.__dataclass_fields__}
-    known |= {"ALLOWED_ORIGINS", "MAX_UPLOAD_MB", "AUDIO_LOADER", "FFMPEG_TIMEOUT_SECONDS",
+    known |= {"ALLOWED_ORIGINS", "ALLOWED_HOSTS", "MAX_UPLOAD_MB", "AUDIO_LOADER", "FFMPEG_TIMEOUT_SECONDS",
               "FORWARDED_ALLOW_IPS"}  # the last one is uvicorn's
     assert set(env) <= known, set(env) - known
 
@@ -445,6 +445,21 @@ def test_workers_env_reaches_envaudio_serve(main_stages, monkeypatch):
     assert "--workers" not in cmd
     monkeypatch.setenv("ENVAUDIO_SERVE_WORKERS", "3")
     assert build_parser().parse_args(cmd[1:]).workers == 3
+
+
+def test_the_server_runs_under_an_init(main_stages, compose):
+    """PID 1 must forward SIGTERM (so requests get their grace period, then a JSON 503) and
+    reap exited processes (uvicorn's workers, ffmpeg): tini, installed in the final stage
+    and its entrypoint in exec form, so `docker run` needs no --init."""
+    final = main_stages[-1]
+    entrypoint = exec_form(final.all("ENTRYPOINT")[-1])
+    assert entrypoint == ["tini", "--"], entrypoint
+    installs = [shlex.split(r) for r in final.all("RUN") if "apt-get" in r]
+    assert any("install" in words and "tini" in words for words in installs), installs
+    api = compose["services"]["api"]
+    assert "entrypoint" not in api, "compose must keep the image's init"
+    assert not api.get("init"), "a second init (compose's) in front of tini"
+    assert exec_form(final.all("CMD")[-1])[0] == "envaudio"
 
 
 def test_cmd_is_the_packaged_entry_point(main_stages):
