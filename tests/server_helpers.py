@@ -247,6 +247,11 @@ class ServerProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
+    def assert_clean_log(self) -> None:
+        """Nothing went unhandled: no traceback, no exception uvicorn caught from the app."""
+        log = self.log()
+        assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+
     def _wait_ready(self, timeout: float) -> None:
         import httpx
 

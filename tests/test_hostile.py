@@ -57,11 +57,6 @@ def timed(server, data: bytes, **kw) -> tuple[httpx.Response, float, float]:
     return r, seconds, mem.mb
 
 
-def assert_clean_log(server) -> None:
-    log = server.log()
-    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
-
-
 # ---- 1. decode bombs: decoding stops at MAX_AUDIO_SECONDS ------------------------------------
 
 def ffprobe_seconds(data: bytes, suffix: str, tmp_path: Path) -> float:
@@ -357,7 +352,7 @@ def test_silent_stream_times_out(server):
 
 def test_the_log_has_no_traceback(server):
     # (last in this module: everything above went through this server)
-    assert_clean_log(server)
+    server.assert_clean_log()
 
 
 # ---- 2/7. waiting on ffmpeg: no CPU slot held, a timeout, no orphan, no temp file ------------------
@@ -426,7 +421,7 @@ def test_decodes_waiting_on_ffmpeg_hold_no_cpu_slot(tmp_path):
         assert all("FFMPEG_TIMEOUT_SECONDS" in r.json()["detail"] for r in stuck)
         assert _children(srv.proc.pid, "sleep") == []
         assert list((tmp_path / "tmp").iterdir()) == []
-        assert_clean_log(srv)
+        srv.assert_clean_log()
 
 
 def test_a_killed_worker_leaves_no_ffmpeg_and_no_temp_file(tmp_path):
@@ -481,4 +476,4 @@ def test_requests_past_the_shutdown_grace_period_get_a_json_503(tmp_path):
         assert stuck[0].status_code == 503 and "shutting down" in stuck[0].json()["detail"]
         assert answered < 4, answered
         assert srv.proc.wait(15) in (0, -15)  # uvicorn ends by re-raising the SIGTERM it handled
-        assert_clean_log(srv)
+        srv.assert_clean_log()

@@ -27,6 +27,7 @@ CLEAN_ENV = {"ENVAUDIO_TORCH_THREADS": None, "ENVAUDIO_SERVE_WORKERS": None}
 def server():
     with ServerProcess(env={"MAX_UPLOAD_MB": "20", **CLEAN_ENV}) as srv:
         yield srv
+        srv.assert_clean_log()
 
 
 def post(server, data: bytes, path="/predict", timeout=120, **params):

@@ -21,6 +21,7 @@ RECV_TIMEOUT = 30
 def server():
     with ServerProcess() as srv:
         yield srv
+        srv.assert_clean_log()  # every bad frame and message above was handled
 
 
 def ws_connect(server, query: str = "", **kw):
