@@ -342,6 +342,8 @@ class _Ffmpeg:
                     if key.fileobj is self.proc.stdin:
                         try:
                             sent += os.write(key.fd, self.data[sent:sent + (1 << 16)])
+                        except BlockingIOError:  # the pipe filled up meanwhile
+                            continue
                         except BrokenPipeError:  # ffmpeg stopped reading: it has what it needs
                             sent = len(self.data)
                         if sent >= len(self.data):
