@@ -379,8 +379,10 @@ def test_features_that_overflow_are_422(classifier):
 
     from envaudio.predict import Classifier
 
-    model = dataclasses.replace(classifier.model, features=dataclasses.replace(classifier.cfg, rms_normalize=False))
-    clf = Classifier(model, classifier.settings)
+    members = [dataclasses.replace(m, frontend=dataclasses.replace(m.frontend, rms_normalize=False))
+               for m in classifier.model.members]
+    clf = Classifier(dataclasses.replace(classifier.model, members=members), classifier.settings)
+    assert clf.cfg.rms_normalize is False  # the spectrogram view too
     with client_for(create_app(classifier.settings, clf)) as c:
         data = wav(_huge(2.0, 22050, 1e30), 22050, subtype="FLOAT")
         for path, params in (("/predict", {}), ("/predict", {"reduce_payload": "true"}), ("/spectrogram", {})):
