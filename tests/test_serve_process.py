@@ -183,6 +183,15 @@ def test_bad_model_fails_fast_with_a_message(tmp_path):
         assert errors[0] == errors[1]
 
 
+def test_the_command_line_parser_does_not_load_torch():
+    """`envaudio serve --workers N`'s master parses the same command line as every command."""
+    code = ("import sys; from envaudio.cli import build_parser, yamnet_recipe; build_parser(); "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "from envaudio.networks import yamnet; assert yamnet_recipe() == yamnet.RECIPE")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
 def test_workers_with_model_from_the_command_line(tmp_path):
     model = tmp_path / "copy-of-cnn.pt"
     shutil.copy(BUNDLED_MODEL, model)

@@ -6,6 +6,8 @@ import argparse
 import os
 import signal
 import sys
+from functools import lru_cache
+from pathlib import Path
 
 from .settings import get_settings
 
@@ -102,9 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _yamnet(name: str):
+    return yamnet_recipe().get(name, getattr(get_settings(), name))
+
+
+@lru_cache(maxsize=1)
+def yamnet_recipe() -> dict:
+    """networks/yamnet.py's RECIPE, read as data: importing the network would load torch
+    for every command's parser, into `envaudio serve`'s master process too."""
+    import ast
+
+    tree = ast.parse((Path(__file__).parent / "networks" / "yamnet.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "RECIPE" for t in node.targets):
+            try:
+                return ast.literal_eval(node.value)
+            except ValueError:  # no longer a literal: import it after all
+                break
     from .networks import yamnet
 
-    return yamnet.RECIPE.get(name, getattr(get_settings(), name))
+    return yamnet.RECIPE
 
 
 def _version() -> str:
