@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .audio import AudioSource, check_waveform, load_audio, resample
-from .model import LoadedModel, load_model
+from .model import BATCH, LoadedModel, load_model
 from .settings import Settings, get_settings
-from .windows import cut_windows
+from .windows import cut_at, window_grid
 
 
 @dataclass
@@ -111,10 +111,17 @@ class Classifier:
                           keep_features: bool = True) -> Prediction:
         wave = check_waveform(wave)
         waves = self.at_model_rates(wave, sample_rate or self.sample_rate)
-        starts, windows = cut_windows(waves, self.window_seconds, self.settings.window_overlap)
-        feats = self.model.featurize(windows)
-        probs = self.model.predict_windows(feats)
-        return self._result(waves[self.sample_rate], starts, feats, probs, keep_features)
+        starts = window_grid(waves, self.window_seconds, self.settings.window_overlap)
+        probs, kept = [], []
+        # A chunk of windows at a time: a 10-min file is 299 windows, and their samples and
+        # features all at once took ~750 MB.
+        for i in range(0, len(starts), BATCH):
+            feats = self.model.featurize(cut_at(waves, starts[i:i + BATCH], self.window_seconds))
+            probs.append(self.model.predict_windows(feats))
+            if keep_features:
+                kept.append(feats)
+        feats = {k: np.concatenate([f[k] for f in kept]) for k in kept[0]} if keep_features else None
+        return self._result(waves[self.sample_rate], starts, feats, np.concatenate(probs), keep_features)
 
     def classify_window(self, windows: dict[int, np.ndarray]) -> tuple[np.ndarray, dict]:
         """One window {rate: (samples,)} -> (probabilities, model inputs)."""

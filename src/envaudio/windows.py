@@ -21,22 +21,30 @@ def window_starts(n_samples: int, window: int, overlap: float = 0.5) -> list[int
     return starts
 
 
-def cut_windows(waves: dict[int, np.ndarray], duration: float, overlap: float = 0.5
-                ) -> tuple[list[float], dict[int, np.ndarray]]:
-    """{sample rate: waveform} (the same audio at each rate) -> (window starts in seconds,
-    {rate: (n_windows, samples)}). The grid is laid out at the highest rate and mapped to
-    the others, so every member sees the same stretch of time. Audio no longer than one
-    window is one window of its natural length (the feature function loops it)."""
+def window_grid(waves: dict[int, np.ndarray], duration: float, overlap: float = 0.5) -> list[float]:
+    """Window starts in seconds for {sample rate: waveform} (the same audio at each rate),
+    laid out at the highest rate so every member sees the same stretch of time."""
     ref = max(waves)
-    starts = window_starts(len(waves[ref]), int(round(ref * duration)), overlap)
-    seconds = [s / ref for s in starts]
+    return [s / ref for s in window_starts(len(waves[ref]), int(round(ref * duration)), overlap)]
+
+
+def cut_at(waves: dict[int, np.ndarray], seconds: list[float], duration: float) -> dict[int, np.ndarray]:
+    """{rate: (len(seconds), samples)}: the windows starting at `seconds`. Audio no longer
+    than one window is one window of its natural length (the feature function loops it)."""
     out = {}
     for rate, wave in waves.items():
         wave = np.asarray(wave, dtype=np.float32)
         n = int(round(rate * duration))
-        if len(starts) == 1:
-            out[rate] = wave[None, :n]
+        if len(wave) <= n:
+            out[rate] = wave[None]
             continue
         firsts = [min(int(round(s * rate)), len(wave) - n) for s in seconds]
         out[rate] = np.stack([wave[f:f + n] for f in firsts])
-    return seconds, out
+    return out
+
+
+def cut_windows(waves: dict[int, np.ndarray], duration: float, overlap: float = 0.5
+                ) -> tuple[list[float], dict[int, np.ndarray]]:
+    """(window starts in seconds, {rate: (n_windows, samples)}): every window at once."""
+    seconds = window_grid(waves, duration, overlap)
+    return seconds, cut_at(waves, seconds, duration)
