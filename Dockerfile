@@ -10,7 +10,7 @@
 #   docker run --rm -p 8000:8000 envaudio envaudio serve --host 0.0.0.0 --port 8000 --workers 2
 # or a trained model mounted in:
 #   docker run --rm -p 8000:8000 -v "$PWD/artifacts:/models:ro" \
-#     -e ENVAUDIO_MODEL_PATH=/models/cnn.pt envaudio
+#     -e ENVAUDIO_MODEL_PATH=/models/model.pt envaudio
 
 # ---------------------------------------------------------------- 1. the web app
 FROM node:20-slim AS web

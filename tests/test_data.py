@@ -19,9 +19,9 @@ def test_bundled_model_loads_with_card():
     m = load_model()
     assert m.labels == LABELS
     assert m.sample_rates[0] == 22050 and m.duration == 4.0
-    card = json.loads((EXAMPLES.parent / "cnn.pt.card.json").read_text())
+    card = json.loads((EXAMPLES.parent / "model.pt.card.json").read_text())
     assert card["labels"] == LABELS and card["members"] == len(m.members)
-    assert json.loads((EXAMPLES.parent / "cnn.pt.labels.json").read_text()) == LABELS
+    assert json.loads((EXAMPLES.parent / "model.pt.labels.json").read_text()) == LABELS
 
 
 def test_bundled_model_recognises_the_example_clips():

@@ -623,7 +623,7 @@ def test_package_data_covers_assets_and_web():
     pkg = ROOT / "src" / "envaudio"
     files = [p.relative_to(pkg).as_posix() for p in (pkg / "assets").rglob("*")
              if p.is_file() and "__pycache__" not in p.parts]
-    assert "assets/cnn.pt" in files and "assets/examples/examples.json" in files
+    assert "assets/model.pt" in files and "assets/examples/examples.json" in files
     files += [p.relative_to(pkg).as_posix() for p in (pkg / "web").rglob("*") if p.is_file()]
     files += ["web/index.html", "web/assets/index-abc123.js"]  # also when not built here
     for f in files:
@@ -655,7 +655,7 @@ def test_wheel_contains_model_examples_and_web(tmp_path):
 
     (whl,) = (tmp_path / "whl").glob("envaudio-*.whl")
     names = set(zipfile.ZipFile(whl).namelist())
-    assert "envaudio/assets/cnn.pt" in names
+    assert "envaudio/assets/model.pt" in names
     examples = json.loads((ROOT / "src/envaudio/assets/examples/examples.json").read_text())["examples"]
     assert {f"envaudio/assets/examples/{e['file']}" for e in examples} <= names
     assert "envaudio/assets/examples/examples.json" in names

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-folds", default=None, help="also report accuracy on these folds at the end")
     p.add_argument("--cv", action="store_true", help="cross-validation over the folds present: "
                    "each fold is the test fold once, the next one validates, the rest train")
-    p.add_argument("--out", default="artifacts/cnn.pt", help="model file to write (default: %(default)s)")
+    p.add_argument("--out", default="artifacts/model.pt", help="model file to write (default: %(default)s)")
     p.add_argument("--run-dir", default=None, help="logs, plots, checkpoints (default: next to --out)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     # Defaults: the backbone's recipe (networks/<name>.py RECIPE) over the settings.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-BUNDLED_MODEL = PACKAGE_DIR / "assets" / "cnn.pt"
+BUNDLED_MODEL = PACKAGE_DIR / "assets" / "model.pt"
 
 # Read bare (without the ENVAUDIO_ prefix) for compatibility with the original design.
 _BARE_ENV = {"allowed_origins", "allowed_hosts", "max_upload_mb", "audio_loader",
