@@ -1,4 +1,4 @@
-"""The `envaudio` command: prepare, train, evaluate, predict, serve."""
+"""The `envaudio` command: prepare, train, combine, calibrate, evaluate, predict, serve."""
 
 from __future__ import annotations
 
@@ -76,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--quiet", action="store_true")
 
+    p = sub.add_parser("calibrate", help="fit the temperature and the 'unknown' threshold of a model "
+                       "on held-out predictions, and write them into it")
+    p.add_argument("--model", default=None, help="the model to calibrate (default: the bundled model)")
+    p.add_argument("--out", default=None, help="write the calibrated model here (default: over --model)")
+    p.add_argument("--heldout", action="append", required=True, metavar="MODEL:FOLDS",
+                   help="a model of the same recipe and the fold(s) it never trained on, e.g. "
+                        "runs/f23/model.pt:1 (repeatable); its predictions there are the held-out data")
+    _add_data_args(p)
+    p.add_argument("--ood", default=None, metavar="DIR", help="audio of none of the classes "
+                   "(scripts/make_ood_audio.py): its unknown rate goes into the report")
+    p.add_argument("--report", default="calibration.json", help="JSON report (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
+
     p = sub.add_parser("evaluate", help="classification report + confusion matrix on some folds")
     _add_data_args(p)
     p.add_argument("--folds", default="10", help="default: %(default)s")
@@ -93,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--json", dest="json_out", default=None, help="write results as JSON ('-' for stdout)")
     g.add_argument("--csv", dest="csv_out", default=None, help="write results as CSV ('-' for stdout)")
     p.add_argument("--windows", action="store_true", help="print the per-window timeline too")
+    p.add_argument("--events", action="store_true", help="print the sound events (what was heard when); "
+                   "with --csv, one row per event instead of per window")
 
     p = sub.add_parser("serve", help="run the API and the web app")
     p.add_argument("--host", default="127.0.0.1")
@@ -166,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             from .commands import cmd_combine as fn
         elif args.command == "evaluate":
             from .commands import cmd_evaluate as fn
+        elif args.command == "calibrate":
+            from .commands import cmd_calibrate as fn
         elif args.command == "predict":
             from .commands import cmd_predict as fn
         else:

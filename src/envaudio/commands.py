@@ -218,6 +218,128 @@ def cmd_combine(args) -> int:
     return 0
 
 
+def _heldout_spec(text: str) -> tuple[str, list[int]]:
+    path, sep, folds = text.rpartition(":")
+    if not sep or not path:
+        raise DatasetError(f"--heldout {text!r}: write MODEL:FOLDS, e.g. runs/f23/model.pt:1")
+    return path, parse_folds(folds)
+
+
+def _heldout_predictions(spec: str, labels: list[str], clips, settings, args) -> dict:
+    """The uncalibrated probabilities of a held-out model on the folds it never saw."""
+    import numpy as np
+
+    from .evaluate import evaluate_clips
+    from .model import from_payload, read_payload
+
+    path, folds = _heldout_spec(spec)
+    payload = read_payload(path)
+    if payload["labels"] != labels:
+        raise DatasetError(f"{path}: its labels differ from the model's")
+    seen = trained_on(payload.get("card"), folds)
+    if seen is None:
+        raise DatasetError(f"{path}: its card does not say which folds it was trained on, so it "
+                           "cannot be checked to be held out")
+    if seen:
+        raise DatasetError(f"{path} was trained on fold(s) {seen}: not held-out data")
+    test = select_folds(clips, folds)
+    if not test:
+        raise DatasetError(f"no clips in folds {folds}")
+    payload = {k: v for k, v in payload.items() if k != "calibration"}  # its raw probabilities
+    ev = evaluate_clips(from_payload(payload, path), test, args.workers, not args.quiet, settings)
+    ok = ~np.isnan(ev.probabilities).any(axis=1)
+    idx = {l: i for i, l in enumerate(labels)}
+    y = np.array([idx[c.label] for c in test])[ok]
+    return {"model": path, "folds": folds, "probs": ev.probabilities[ok].astype(np.float64), "y": y}
+
+
+def _ood_rates(model_path: Path, ood_dir: str, settings) -> dict:
+    """What the calibrated model says of audio of none of its classes: the share of
+    files with each verdict, by kind (the file name's part before the first '-')."""
+    from collections import Counter
+
+    from .model import load_model
+    from .predict import Classifier
+
+    files = _expand_inputs([ood_dir])
+    clf = Classifier(load_model(model_path), settings)
+    verdicts, kinds, tops = [], [], Counter()
+    for f in files:
+        pred = clf.classify_file(f)
+        verdicts.append(pred.verdict)
+        kinds.append(f.stem.split("-")[0])
+        if pred.verdict == "sound":
+            tops[pred.top_label] += 1
+    by_kind = {k: {"n": kinds.count(k),
+                   "unknown_rate": sum(v == "unknown" for v, kk in zip(verdicts, kinds) if kk == k) / kinds.count(k)}
+               for k in sorted(set(kinds))}
+    return {"dir": ood_dir, "n": len(files), "unknown_rate": verdicts.count("unknown") / len(files),
+            "silence_rate": verdicts.count("silence") / len(files), "by_kind": by_kind,
+            "named_as": dict(tops.most_common())}
+
+
+def cmd_calibrate(args) -> int:
+    import numpy as np
+
+    from .calibration import choose_threshold, fit_temperature, summary
+    from .model import calibrate, read_payload, save_model
+
+    s = get_settings()
+    target_path = Path(args.model or s.model_path)
+    out = Path(args.out) if args.out else target_path
+    _check_output(args.report, "--report", create_parent=True)
+    _check_output(str(out), "--out", create_parent=True)
+    if args.ood and not Path(args.ood).is_dir():
+        raise FileNotFoundError(f"--ood {args.ood}: no such folder")
+    target = read_payload(target_path)
+    labels = target["labels"]
+    clips, _ = load_clips(args.data_root, args.table)
+    sets = [_heldout_predictions(h, labels, clips, s, args) for h in args.heldout]
+    P = np.concatenate([d["probs"] for d in sets])
+    Y = np.concatenate([d["y"] for d in sets])
+    T = fit_temperature(P, Y)
+    thr = choose_threshold(calibrate(P, {"temperature": T}), Y)
+    report = {
+        "command": "envaudio " + " ".join(sys.argv[1:]),
+        "model": target_path.name, "temperature": T, "unknown_threshold": thr,
+        "heldout": [{"model": d["model"], "folds": d["folds"], "n": int(len(d["y"]))} for d in sets],
+        "pooled": {"before": summary(P, Y, 0.0), "after": summary(calibrate(P, {"temperature": T}), Y, thr)},
+    }
+    if len(sets) > 1:  # honest figures: each set judged with T and threshold fitted on the others
+        report["cross_fitted"] = []
+        for i, d in enumerate(sets):
+            Po = np.concatenate([o["probs"] for j, o in enumerate(sets) if j != i])
+            Yo = np.concatenate([o["y"] for j, o in enumerate(sets) if j != i])
+            t_i = fit_temperature(Po, Yo)
+            thr_i = choose_threshold(calibrate(Po, {"temperature": t_i}), Yo)
+            report["cross_fitted"].append({
+                "folds": d["folds"], "temperature": t_i, "unknown_threshold": thr_i,
+                "before": summary(d["probs"], d["y"], 0.0),
+                "after": summary(calibrate(d["probs"], {"temperature": t_i}), d["y"], thr_i)})
+    target["calibration"] = {"temperature": T, "unknown_threshold": thr,
+                             "fitted_on": report["heldout"], "ece_before": report["pooled"]["before"]["ece"],
+                             "ece_after": report["pooled"]["after"]["ece"]}
+    target.setdefault("card", {})["calibration"] = target["calibration"]
+    save_model(out, target)
+    card_file = Path(str(target_path) + ".card.json")
+    if card_file.is_file() or out != target_path:
+        Path(str(out) + ".card.json").write_text(json.dumps(target["card"], indent=1) + "\n")
+    if args.ood:
+        report["ood"] = _ood_rates(out, args.ood, s)
+    Path(args.report).write_text(json.dumps(report, indent=1) + "\n")
+    b, a = report["pooled"]["before"], report["pooled"]["after"]
+    sources = ", ".join(f"{d['model']}: folds {d['folds']}" for d in sets)
+    print(f"held-out clips: {b['n']} ({sources})")
+    print(f"temperature {T:.3f}; ECE {b['ece']:.3f} -> {a['ece']:.3f}; NLL {b['nll']:.3f} -> {a['nll']:.3f}")
+    print(f"unknown threshold {thr:.3f}: {100 * a['unknown_rate']:.1f} % of held-out clips become unknown "
+          f"({100 * a['unknown_rate_of_wrong']:.0f} % of the wrong answers, {100 * a['unknown_rate_of_right']:.0f} % "
+          f"of the right ones); accuracy of the rest {a['accuracy_of_the_rest']:.3f}")
+    if "ood" in report:
+        print(f"out-of-domain ({report['ood']['n']} files): {100 * report['ood']['unknown_rate']:.0f} % unknown")
+    print(f"saved {out} (calibration written); report {args.report}")
+    return 0
+
+
 def _check_output(path: str | None, option: str, create_parent: bool = False) -> None:
     """Fail before the work, not after it, when an output file cannot be written."""
     if path in (None, "-"):
@@ -330,8 +452,9 @@ def cmd_predict(args) -> int:
         results.append(d)
         if not (args.json_out == "-" or args.csv_out == "-"):
             tops = ", ".join(f"{l} {c:.2f}" for l, c in pred.top_k(args.top_k))
-            print(f"{path}: {pred.top_label} ({pred.top_confidence:.2f})  [{tops}]  "
-                  f"{pred.duration:.1f} s, {len(pred.windows)} window(s)")
+            print(f"{path}: {headline(pred)}  [{tops}]  {pred.duration:.1f} s, {len(pred.windows)} window(s)")
+            if args.events:
+                print(format_events(pred))
             if args.windows and len(pred.windows) > 1:
                 for w in pred.windows:
                     print(f"    {w.start:7.1f}-{w.end:7.1f} s  {w.label} ({w.confidence:.2f})")
@@ -342,10 +465,53 @@ def cmd_predict(args) -> int:
         else:
             Path(args.json_out).write_text(text + "\n")
     if args.csv_out:
-        _write_predictions_csv(results, clf.labels, args.csv_out)
+        if args.events:
+            _write_events_csv(results, args.csv_out)
+        else:
+            _write_predictions_csv(results, clf.labels, args.csv_out)
     if failed == len(files):
         return 1
     return 0
+
+
+def headline(pred) -> str:
+    """One line for a person: the sounds heard, or that nothing (recognisable) was."""
+    if pred.verdict == "silence":
+        return f"nothing heard (silence, {pred.level_dbfs:.0f} dBFS)"
+    if pred.verdict == "unknown":
+        return f"not sure (best guess {pred.top_label} {pred.top_confidence:.2f})"
+    names = list(dict.fromkeys(e.label for e in pred.events))
+    if len(pred.windows) <= 1 and len(names) == 1:
+        return f"{names[0]} ({pred.top_confidence:.2f})"
+    return f"{len(pred.events)} sound event(s): {', '.join(names)}"
+
+
+def format_events(pred) -> str:
+    """The event table (start, end, label, confidence), indented under the file's line."""
+    if not pred.events:
+        return f"    no events ({pred.verdict}, level {pred.level_dbfs:.0f} dBFS)"
+    rows = [f"    {'start':>7} {'end':>7}  {'label':<18} confidence"]
+    rows += [f"    {e.start:7.1f} {e.end:7.1f}  {e.label:<18} {e.confidence:.2f}" for e in pred.events]
+    return "\n".join(rows)
+
+
+def _write_events_csv(results: list[dict], out: str) -> None:
+    """One row per event; a file without events gets one row with its verdict."""
+    f = sys.stdout if out == "-" else open(out, "w", newline="")
+    try:
+        w = csv.writer(f)
+        w.writerow(["file", "verdict", "level_dbfs", "start", "end", "label", "confidence", "error"])
+        for r in results:
+            if "error" in r:
+                w.writerow([r["file"], "", "", "", "", "", "", r["error"]])
+                continue
+            head = [r["file"], r["verdict"], r["level_dbfs"]]
+            for e in r["events"] or [None]:
+                w.writerow(head + ([e["start"], e["end"], e["label"], f"{e['confidence']:.4f}"] if e else
+                                   ["", "", "", ""]) + [""])
+    finally:
+        if f is not sys.stdout:
+            f.close()
 
 
 def _write_predictions_csv(results: list[dict], labels: list[str], out: str) -> None:

@@ -37,6 +37,18 @@ def rms_gain_db(wave: np.ndarray, cfg: FeatureConfig) -> float:
     return 20.0 * float(np.log10(_rms_gain(np.asarray(wave, dtype=np.float32), cfg.rms_target)))
 
 
+@lru_cache(maxsize=8)
+def full_scale_db(cfg: FeatureConfig) -> float:
+    """The log-mel value (dB) of a full-scale 1 kHz sine's loudest band with these settings,
+    without RMS normalisation: subtracted from the input's own level, it gives dBFS
+    (0 dBFS = that sine), the unit of the spectrogram views' colour bars."""
+    import dataclasses
+
+    raw = dataclasses.replace(cfg, rms_normalize=False)
+    t = np.arange(cfg.n_samples) / cfg.sample_rate
+    return float(log_mel_spectrogram(np.sin(2 * np.pi * 1000.0 * t).astype(np.float32), raw).max())
+
+
 def fix_length(wave: np.ndarray, n: int, mode: str = "loop") -> np.ndarray:
     """Trim to n samples, or extend a short clip by repeating it ("loop") or with silence."""
     if len(wave) >= n:

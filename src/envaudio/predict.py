@@ -4,6 +4,7 @@
     clf = load_classifier()            # the bundled model
     result = clf.classify_file("street.wav")
     result.top_label, result.top_k(3), result.windows
+    result.verdict, result.events     # "sound" | "silence" | "unknown"; [Event(label, start, end, confidence)]
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .audio import AudioSource, check_waveform, load_audio, resample
+from .events import Event, EventParams, detect_events, level_envelope, loudest_level, verdict
 from .model import BATCH, LoadedModel, load_model
 from .settings import Settings, get_settings
 from .windows import cut_at, window_grid
@@ -36,6 +38,9 @@ class Prediction:
     duration: float  # seconds of audio
     features: dict = field(repr=False, default=None)  # {front end key: (n_windows, ...)}
     waveform: np.ndarray = field(repr=False, default=None)  # at the classifier's sample rate
+    events: list[Event] = field(default_factory=list)  # what was heard when (events.py)
+    verdict: str = "sound"  # "sound", "silence" or "unknown"
+    level_dbfs: float = 0.0  # the loudest short-term level
 
     @property
     def top_label(self) -> str:
@@ -55,6 +60,9 @@ class Prediction:
             "top_k": [{"label": l, "confidence": c} for l, c in self.top_k(top_k)],
             "probabilities": {l: float(p) for l, p in zip(self.labels, self.probabilities)},
             "duration": self.duration,
+            "verdict": self.verdict,
+            "level_dbfs": round(self.level_dbfs, 2),
+            "events": [e.to_dict() for e in self.events],
         }
         if include_windows:
             d["windows"] = [
@@ -107,21 +115,52 @@ class Classifier:
         """The waveform at each member's sample rate."""
         return {rate: resample(wave, sr, rate) for rate in self.model.sample_rates}
 
+    @property
+    def event_params(self) -> EventParams:
+        return self.settings.event_params((self.model.calibration or {}).get("unknown_threshold", 0.0))
+
+    def window_starts(self, waves: dict[int, np.ndarray]) -> tuple[list[float], list[bool]]:
+        """Every analysis window's start (s), and which of them form the `windows` grid
+        (WINDOW_OVERLAP). The others fill in the event grid (a window every
+        EVENT_HOP_SECONDS), so events are placed finely without changing `windows`."""
+        L = self.window_seconds
+        coarse = window_grid(waves, L, self.settings.window_overlap)
+        hop = min(self.settings.event_hop_seconds, L)
+        fine = window_grid(waves, L, 1.0 - hop / L) if hop < L else []
+        starts = sorted(set(coarse) | set(fine))
+        in_coarse = set(coarse)
+        return starts, [s in in_coarse for s in starts]
+
     def classify_waveform(self, wave: np.ndarray, sample_rate: int | None = None,
                           keep_features: bool = True) -> Prediction:
         wave = check_waveform(wave)
         waves = self.at_model_rates(wave, sample_rate or self.sample_rate)
-        starts = window_grid(waves, self.window_seconds, self.settings.window_overlap)
+        starts, coarse = self.window_starts(waves)
         probs, kept = [], []
-        # A chunk of windows at a time: a 10-min file is 299 windows, and their samples and
-        # features all at once took ~750 MB.
+        # A chunk of windows at a time: a 10-min file is 599 windows, and their samples and
+        # features all at once took ~1.5 GB.
         for i in range(0, len(starts), BATCH):
             feats = self.model.featurize(cut_at(waves, starts[i:i + BATCH], self.window_seconds))
             probs.append(self.model.predict_windows(feats))
             if keep_features:
-                kept.append(feats)
+                mask = np.asarray(coarse[i:i + BATCH])
+                kept.append({k: v[mask] for k, v in feats.items()})
         feats = {k: np.concatenate([f[k] for f in kept]) for k in kept[0]} if keep_features else None
-        return self._result(waves[self.sample_rate], starts, feats, np.concatenate(probs), keep_features)
+        probs = np.concatenate(probs)
+        pred = self._result(waves[self.sample_rate], [s for s, c in zip(starts, coarse) if c], feats,
+                            probs[np.asarray(coarse)], keep_features)
+        self.add_events(pred, waves[self.sample_rate], starts, probs)
+        return pred
+
+    def add_events(self, pred: Prediction, wave: np.ndarray, starts: list[float], probs: np.ndarray) -> None:
+        """The events, verdict and level of `pred` (see events.py)."""
+        p = self.event_params
+        levels = level_envelope(wave, self.sample_rate, p)
+        pred.level_dbfs = loudest_level(levels)
+        silent = pred.level_dbfs < p.silence_dbfs
+        pred.events = [] if silent else detect_events(starts, self.window_seconds, probs, levels,
+                                                      self.labels, p)
+        pred.verdict = verdict(pred.level_dbfs, pred.events, p)
 
     def classify_window(self, windows: dict[int, np.ndarray]) -> tuple[np.ndarray, dict]:
         """One window {rate: (samples,)} -> (probabilities, model inputs)."""

@@ -85,6 +85,21 @@ class Settings:
     pad_mode: str = _F.pad_mode
     # long audio: 4-s windows, 50% overlap
     window_overlap: float = 0.5
+    # events (events.py): what was heard and when
+    # Below this short-term level (dBFS, RMS re full scale, loudest 0.5 s) an input is
+    # "silence". -65: just below the quietest real recordings (of 2,148 UrbanSound8K clips,
+    # 3 measure under -65, the quietest -71.5: a distant siren; benchmarks/bench_levels.py).
+    silence_dbfs: float = -65.0
+    # The best class's probability below which a window is "unknown" (not sure). 0: the
+    # model file's calibrated threshold (`envaudio calibrate`); a model without one never
+    # says "unknown".
+    unknown_threshold: float = 0.0
+    event_hop_seconds: float = 1.0  # windows for events every 1 s: onsets within 1 s
+    event_frame_seconds: float = 0.1  # resolution of event times and of the level envelope
+    level_block_seconds: float = 0.5  # the short-term level is averaged over this
+    min_event_seconds: float = 0.5  # shorter runs of one label are not reported
+    max_gap_seconds: float = 0.5  # shorter gaps inside one label are bridged
+    stream_history_seconds: float = 30.0  # the live stream's recent events cover this
     # streaming
     stream_duration: float = 4.0
     stream_hop_seconds: float = 0.5
@@ -182,11 +197,16 @@ class Settings:
                      "duration", "ffmpeg_timeout_seconds", "stream_duration", "max_audio_seconds",
                      "min_sample_rate", "max_concurrent_uploads", "header_timeout_seconds",
                      "upload_timeout_seconds", "max_streams", "stream_config_timeout_seconds",
-                     "stream_idle_timeout_seconds"):
+                     "stream_idle_timeout_seconds", "event_hop_seconds", "event_frame_seconds",
+                     "level_block_seconds", "stream_history_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")
         if self.min_sample_rate > self.max_sample_rate:
             raise SettingsError("MIN_SAMPLE_RATE must not be above MAX_SAMPLE_RATE")
+        if not 0.0 <= self.unknown_threshold < 1.0:
+            raise SettingsError("UNKNOWN_THRESHOLD must be in [0, 1)")
+        if self.min_event_seconds < 0 or self.max_gap_seconds < 0:
+            raise SettingsError("MIN_EVENT_SECONDS and MAX_GAP_SECONDS must not be negative")
         if self.min_audio_seconds < 0 or self.shutdown_grace_seconds < 0:
             raise SettingsError("MIN_AUDIO_SECONDS and SHUTDOWN_GRACE_SECONDS must not be negative")
 
@@ -194,6 +214,18 @@ class Settings:
     def features(self) -> FeatureConfig:
         return FeatureConfig(**{f.name: getattr(self, f.name) for f in fields(FeatureConfig)
                                 if hasattr(self, f.name)})
+
+    def event_params(self, model_threshold: float = 0.0):
+        """The event-detection knobs; `model_threshold`: the model's calibrated
+        unknown threshold, used unless UNKNOWN_THRESHOLD is set."""
+        from .events import EventParams
+
+        return EventParams(silence_dbfs=self.silence_dbfs,
+                           unknown_threshold=self.unknown_threshold or model_threshold,
+                           frame_seconds=self.event_frame_seconds,
+                           level_block_seconds=self.level_block_seconds,
+                           min_event_seconds=self.min_event_seconds,
+                           max_gap_seconds=self.max_gap_seconds)
 
     @property
     def origins(self) -> list[str]:

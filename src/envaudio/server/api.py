@@ -71,6 +71,8 @@ async def config(request: Request):
         "window_hop_seconds": round(window * (1 - s.window_overlap), 6),
         "stream_duration": window, "stream_hop_seconds": s.stream_hop_seconds,
         "stream_max_frame_seconds": s.stream_max_frame_seconds,
+        "stream_history_seconds": s.stream_history_seconds, "silence_dbfs": s.silence_dbfs,
+        "unknown_threshold": clf.event_params.unknown_threshold, "event_hop_seconds": s.event_hop_seconds,
         "stream_min_sample_rate": STREAM_MIN_RATE, "stream_max_sample_rate": STREAM_MAX_RATE,
         "max_upload_mb": s.max_upload_mb, "max_audio_seconds": s.max_audio_seconds,
         "top_k_default": TOP_K_DEFAULT, "labels": clf.labels, "n_classes": len(clf.labels),
@@ -101,7 +103,8 @@ async def predict(
     """Classify an uploaded audio file (multipart field `file`).
 
     Audio longer than one window is cut into overlapping windows (`windows`, for a
-    timeline); `probabilities` is their average. The spectrogram covers the whole file at
+    timeline); `probabilities` is their average. `events` says what was heard when, and
+    `verdict` whether anything was ("silence", "unknown" or "sound"). The spectrogram covers the whole file at
     its natural length, so window [start, end] spans columns start/frame_seconds to
     end/frame_seconds."""
     state = get_state(request)

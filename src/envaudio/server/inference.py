@@ -14,6 +14,7 @@ import numpy as np
 from fastapi import HTTPException
 
 from ..audio import AudioError, AudioTooLong, DecodeLimits, load_audio
+from ..features import full_scale_db, rms_gain_db
 from ..predict import Classifier, Prediction
 from ..settings import Settings
 from .spectrogram import spectrogram_payload
@@ -83,8 +84,9 @@ def prediction_dict(pred: Prediction, top_k: int) -> dict:
 
 def natural_spectrogram(clf: Classifier, wave: np.ndarray) -> dict:
     """The whole file's log-mel (the CNN member's feature function, not padded), so a window
-    [start, end] maps to columns start/frame_seconds .. end/frame_seconds."""
-    db = clf.view_spectrogram(wave, clf.sample_rate)
+    [start, end] maps to columns start/frame_seconds .. end/frame_seconds; in dBFS (the RMS
+    normalisation taken off, 0 = a full-scale sine's band)."""
+    db = clf.view_spectrogram(wave, clf.sample_rate) - rms_gain_db(wave, clf.cfg) - full_scale_db(clf.cfg)
     return spectrogram_payload(db, clf.cfg, duration=len(wave) / clf.sample_rate)
 
 

@@ -38,7 +38,8 @@ class Spectrogram(_Model):
     encoding: str = Field("uint8-base64", description="data = base64 of n_mels * n_frames uint8")
     data: str = Field(description="row-major, row 0 = lowest mel band")
     shape: list[int] = Field(description="[n_mels, n_frames]", min_length=2, max_length=2)
-    db_min: float = Field(description="dB value of uint8 0")
+    db_min: float = Field(description="dB value of uint8 0 (dBFS for /predict and /spectrogram; "
+                          "the stream's windows: subtract gain_db for dBFS)")
     db_max: float = Field(description="dB value of uint8 255 (linear in between)")
     sample_rate: int
     hop_length: int
@@ -67,6 +68,17 @@ class WindowPrediction(_Model):
     probabilities: dict[str, float]
 
 
+class SoundEvent(_Model):
+    label: str
+    start: float = Field(description="seconds")
+    end: float = Field(description="seconds")
+    confidence: float = Field(ge=0, le=1, description="the windows' mean probability of the label")
+
+
+VERDICT = Field(description="'sound' (events were recognised), 'silence' (the level is below "
+                "SILENCE_DBFS) or 'unknown' (sound, but no class is likely enough: not sure)")
+
+
 class PredictResponse(_Model):
     top_prediction: LabelScore
     top_k: list[LabelScore]
@@ -74,6 +86,11 @@ class PredictResponse(_Model):
     duration: float = Field(description="seconds of audio")
     sample_rate: int = Field(description="the model's sample rate (the audio was resampled to it)")
     windows: list[WindowPrediction] = Field(description="one per analysis window (timeline)")
+    verdict: str = VERDICT
+    level_dbfs: float = Field(description="the loudest short-term (0.5 s) RMS level, dBFS")
+    events: list[SoundEvent] = Field(description="what was heard when: runs of one recognised "
+                                     "label, gaps where nothing was; a short event inside a long "
+                                     "one is listed after it")
     spectrogram: Spectrogram | None = Field(None, description="left out with reduce_payload=true")
     filename: str | None = None
     compute_ms: float = Field(description="server-side decode + inference + drawing time")
@@ -124,6 +141,11 @@ class ConfigResponse(_Model):
     stream_duration: float
     stream_hop_seconds: float
     stream_max_frame_seconds: float
+    stream_history_seconds: float = Field(description="the stream's `events` cover this")
+    silence_dbfs: float = Field(description="below this level an input is 'silence'")
+    unknown_threshold: float = Field(description="below this probability of the best class: "
+                                     "'unknown' (0: never)")
+    event_hop_seconds: float = Field(description="analysis windows for events start this often")
     stream_min_sample_rate: int
     stream_max_sample_rate: int
     max_upload_mb: float
@@ -190,6 +212,7 @@ class WsStatus(_Model):
     type: str = "status"
     buffered_seconds: float
     window_seconds: float
+    current_dbfs: float
 
 
 class WsPrediction(_Model):
@@ -200,6 +223,11 @@ class WsPrediction(_Model):
     top_prediction: LabelScore
     top_k: list[LabelScore]
     probabilities: dict[str, float]
+    verdict: str = VERDICT
+    level_dbfs: float = Field(description="this window's loudest short-term level, dBFS")
+    current_dbfs: float = Field(description="the level of the latest hop of audio, dBFS")
+    events: list[SoundEvent] = Field(description="events of the last STREAM_HISTORY_SECONDS "
+                                     "(stream seconds)")
     spectrogram: Spectrogram | None = None
     compute_ms: float
 

@@ -57,7 +57,7 @@ def _format_seconds(value: float, step: float) -> str:
     if step >= 60:
         m, s = divmod(int(round(value)), 60)
         return f"{m}:{s:02d}"
-    if step >= 10:
+    if step >= 1:  # "0, 5, 10", not "0.0, 5.0, 10.0"
         return f"{value:.0f}"
     return f"{value:.1f}"
 

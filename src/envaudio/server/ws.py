@@ -10,11 +10,15 @@ Protocol (all server messages are JSON text with a "type"):
 2. The client sends binary frames: little-endian float32 mono samples at its rate, at
    most STREAM_MAX_FRAME_SECONDS per frame. The server keeps the last window of audio in
    a ring buffer. Until a full window has arrived it sends {"type": "status",
-   "buffered_seconds", "window_seconds"} (at most one per 0.1 s of audio); from then on,
+   "buffered_seconds", "window_seconds", "current_dbfs"} (at most one per 0.1 s of audio); from then on,
    every STREAM_HOP_SECONDS of received audio, {"type": "prediction", "time" (seconds
    received), "window_start", "window_end", "top_prediction", "top_k", "probabilities",
-   "spectrogram" (the exact log-mel window the model saw, plus "gain_db": the level change
-   its RMS normalisation applied), "compute_ms"}. The cadence
+   "verdict" of this window ("sound", "silence" below SILENCE_DBFS, "unknown" below the
+   unknown threshold), "level_dbfs" (this window's loudest short-term level),
+   "current_dbfs" (the latest hop's level, for a level meter), "events" (the sound events
+   of the last STREAM_HISTORY_SECONDS, times in stream seconds, as /predict's),
+   "spectrogram" (the exact log-mel window the model saw, in dB re a full-scale sine, plus
+   "gain_db": the level change its RMS normalisation applied: subtract it for dBFS), "compute_ms"}. The cadence
    follows the audio received, not the wall clock: 6 s sent in 0.25-s frames gives
    predictions at 4.0, 4.5, 5.0, 5.5 and 6.0 s. A frame that crosses several hops gives
    one prediction (on the latest audio).
@@ -48,7 +52,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 
 from ..audio import AudioError, resample
-from ..features import log_mel_spectrogram, rms_gain_db
+from ..events import LevelMeter, detect_events, loudest_level, window_verdict
+from ..features import full_scale_db, log_mel_spectrogram, rms_gain_db
 from ..predict import Classifier
 from ..settings import Settings
 from .inference import dumps, scores
@@ -157,10 +162,15 @@ class StreamSession:
         self.max_frame = int(self.max_frame_seconds * self.sr)
         self.status_every = max(1, int(round(STATUS_EVERY_SECONDS * self.sr)))
         self.ring = RingBuffer(self.window)
+        self.params = clf.event_params
+        self.history_seconds = settings.stream_history_seconds
+        self.meter = LevelMeter(self.sr, self.params.frame_seconds, self.history_seconds)
         self.reset()
 
     def reset(self) -> None:
         self.ring.clear()
+        self.meter.reset()
+        self.history: list[tuple[float, np.ndarray]] = []  # (window start s, probabilities)
         self.received = 0
         self.next_due = self.window
         self.last_status = -self.status_every
@@ -191,6 +201,7 @@ class StreamSession:
         """Buffer a frame. Returns "prediction" when one is due, "status" while the first
         window fills (throttled), else None."""
         self.ring.write(x)
+        self.meter.push(x)
         self.received += len(x)
         if self.received >= self.next_due:
             missed = (self.received - self.next_due) // self.hop
@@ -203,7 +214,23 @@ class StreamSession:
 
     def status_message(self) -> dict:
         return {"type": "status", "buffered_seconds": round(min(self.received, self.window) / self.sr, 4),
-                "window_seconds": self.window_seconds}
+                "window_seconds": self.window_seconds, "current_dbfs": self.current_dbfs()}
+
+    def current_dbfs(self) -> float:
+        """The level of the latest hop of audio (the live level meter)."""
+        return round(self.meter.recent(self.hop_seconds), 2)
+
+    def recent_events(self, t: float, probs: np.ndarray) -> tuple[float, list[dict]]:
+        """(the latest window's level, the events of the last STREAM_HISTORY_SECONDS)."""
+        start = t - self.window_seconds
+        self.history = [(s, p) for s, p in self.history if s >= t - self.history_seconds] + [(start, probs)]
+        levels, t0 = self.meter.levels(self.params), self.meter.t0
+        k = int(round((start - t0) / self.params.frame_seconds))
+        level = loudest_level(levels[max(0, k):])
+        starts = np.array([s for s, _ in self.history])
+        events = detect_events(starts, self.window_seconds, np.stack([p for _, p in self.history]),
+                               levels, self.clf.labels, self.params, t0)
+        return level, [e.to_dict() for e in events]
 
     def predict(self, window: np.ndarray, received: int) -> str:
         """The prediction message (JSON text) for one window of client-rate audio.
@@ -213,19 +240,25 @@ class StreamSession:
         waves = clf.at_model_rates(window, self.sr)
         probs, feats = clf.classify_window(waves)
         t = received / self.sr
+        level, events = self.recent_events(t, probs)
         msg = {
             "type": "prediction",
             "time": round(t, 6),
             "window_start": round(t - self.window_seconds, 6),
             "window_end": round(t, 6),
             **scores(clf.labels, probs, self.top_k),
+            "verdict": window_verdict(level, float(probs.max()), self.params),
+            "level_dbfs": round(level, 2),
+            "current_dbfs": self.current_dbfs(),
+            "events": events,
         }
         if not self.reduce_payload:
             x = waves.get(view.sample_rate)
             if x is None:  # no member uses the view's log-mel: computed for display only
                 x = resample(window, self.sr, view.sample_rate)
             spec = feats[view.key()][0] if view.key() in feats else log_mel_spectrogram(x, view)
-            msg["spectrogram"] = spectrogram_payload(spec, view, duration=view.duration)
+            # dB re a full-scale sine: with gain_db taken off (as the web app does), dBFS
+            msg["spectrogram"] = spectrogram_payload(spec - full_scale_db(view), view, duration=view.duration)
             msg["spectrogram"]["gain_db"] = round(rms_gain_db(x, view), 3)
         msg["compute_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return dumps(msg).decode()

@@ -1,0 +1,300 @@
+"""Sound events of a recording: what was heard, when, and when nothing was.
+
+Pure functions over numbers the classifier already has (window probabilities) and the
+waveform's level, shared by files (predict.Classifier) and the live stream (server/ws).
+
+How the times are found (the onset resolution is at most one event hop, 1 s by default):
+
+1. Level. The waveform's power in frames of FRAME_SECONDS (0.1 s), smoothed over
+   LEVEL_BLOCK_SECONDS: a frame is *active* when that short-term level (dBFS, RMS re full
+   scale) reaches SILENCE_DBFS. The input's `level_dbfs` is its loudest block; below
+   SILENCE_DBFS the verdict is "silence" and there are no events. Onsets after quiet
+   are therefore placed to the frame (0.1 s).
+2. Labels. The analysis windows (4 s) are laid every EVENT_HOP_SECONDS (1 s), so every
+   frame is covered by several windows. Where all the windows covering a frame name one
+   class, the frame has it. Where they disagree (near a change of sound): a short run of
+   B inside A (a 1-s car horn in street music: B where all the horn windows overlap, A
+   around it, so the horn is reported, not averaged away); else between two sounds the
+   boundary goes to the clear level jump in the disputed stretch (a frame-level
+   refinement); else each frame takes the class of the covering windows' mean
+   probability. A window whose best probability is below the unknown threshold names no
+   class; a frame named by none is a gap ("not recognised").
+3. Confidence: the covering windows' mean probability of the event's class.
+4. Runs of frames with one label become events; events shorter than MIN_EVENT_SECONDS
+   are dropped, gaps shorter than MAX_GAP_SECONDS inside one label are bridged, and a
+   short event with the same label on both sides is reported inside one long event
+   (street music 0-20 s, car horn 10-11 s).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+FLOOR_DBFS = -120.0  # level of digital zero (a finite number for JSON)
+JUMP_DB = 6.0  # a level step this large marks a boundary between touching events
+
+
+@dataclass(frozen=True)
+class EventParams:
+    """The knobs of event detection (from Settings: `Settings.event_params`)."""
+
+    silence_dbfs: float
+    unknown_threshold: float  # 0: never "unknown"
+    frame_seconds: float
+    level_block_seconds: float
+    min_event_seconds: float
+    max_gap_seconds: float
+
+
+@dataclass
+class Event:
+    label: str
+    start: float
+    end: float
+    confidence: float
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def power_db(ms: np.ndarray) -> np.ndarray:
+    """Mean square -> dBFS (a full-scale sine is -3 dBFS), digital zero at FLOOR_DBFS."""
+    ms = np.asarray(ms, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        db = 10.0 * np.log10(ms)
+    return np.maximum(np.nan_to_num(db, neginf=FLOOR_DBFS), FLOOR_DBFS)
+
+
+def frame_power(wave: np.ndarray, sr: int, frame_seconds: float) -> np.ndarray:
+    """Mean square of each frame (the last one may be partial)."""
+    wave = np.asarray(wave, dtype=np.float64)
+    n = max(1, int(round(frame_seconds * sr)))
+    k = -(-len(wave) // n) if len(wave) else 0
+    if k == 0:
+        return np.zeros(0)
+    padded = np.zeros(k * n)
+    padded[:len(wave)] = np.square(wave)
+    sums = padded.reshape(k, n).sum(axis=1)
+    counts = np.full(k, n, dtype=np.float64)
+    counts[-1] = len(wave) - (k - 1) * n
+    return sums / counts
+
+
+def smooth_levels(power: np.ndarray, frames: int) -> np.ndarray:
+    """Short-term level (dBFS) of each frame: the power averaged over `frames` frames
+    centred on it (shorter at the edges)."""
+    if len(power) == 0:
+        return np.zeros(0)
+    frames = max(1, min(int(frames), len(power)))
+    c = np.concatenate([[0.0], np.cumsum(power)])
+    half = frames // 2
+    lo = np.clip(np.arange(len(power)) - half, 0, len(power))
+    hi = np.clip(lo + frames, 0, len(power))
+    lo = np.maximum(0, hi - frames)
+    return power_db((c[hi] - c[lo]) / np.maximum(hi - lo, 1))
+
+
+def level_envelope(wave: np.ndarray, sr: int, p: EventParams) -> np.ndarray:
+    """Short-term level (dBFS) per frame of `p.frame_seconds`."""
+    block = max(1, int(round(p.level_block_seconds / p.frame_seconds)))
+    return smooth_levels(frame_power(wave, sr, p.frame_seconds), block)
+
+
+def loudest_level(levels: np.ndarray) -> float:
+    """The input's level: its loudest short-term level (dBFS)."""
+    return float(levels.max()) if len(levels) else FLOOR_DBFS
+
+
+def window_labels(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """Each window's class index, or -1 where its best probability is below `threshold`."""
+    probs = np.asarray(probs, dtype=np.float64)
+    idx = probs.argmax(axis=1)
+    return np.where(probs.max(axis=1) >= threshold, idx, -1)
+
+
+def coverage(starts, window_seconds: float, n_frames: int, frame_seconds: float, t0: float = 0.0) -> np.ndarray:
+    """(n_frames, n_windows) bool: which windows cover each frame's centre. A frame no
+    window covers (a stream's history edge) gets the nearest window."""
+    starts = np.asarray(starts, dtype=np.float64)
+    centres = t0 + (np.arange(n_frames) + 0.5) * frame_seconds
+    cover = (starts[None, :] <= centres[:, None] + 1e-9) & (centres[:, None] < starts[None, :] + window_seconds)
+    none = ~cover.any(axis=1)
+    if none.any():
+        mid = starts + window_seconds / 2
+        cover[np.flatnonzero(none), np.abs(centres[none, None] - mid[None, :]).argmin(axis=1)] = True
+    return cover
+
+
+AMBIGUOUS = -2  # a frame whose covering windows disagree
+
+
+def frame_labels(cover: np.ndarray, wlab: np.ndarray) -> np.ndarray:
+    """The label all covering windows agree on (-1: none recognised), else AMBIGUOUS."""
+    out = np.full(len(cover), AMBIGUOUS)
+    for f, row in enumerate(cover):
+        labs = np.unique(wlab[row])
+        if len(labs) == 1:
+            out[f] = labs[0]
+    return out
+
+
+def resolve_ambiguous(lab: np.ndarray, vote: np.ndarray, levels: np.ndarray, short: int) -> np.ndarray:
+    """Give each stretch of AMBIGUOUS frames a label. A short run of B with A on both
+    sides (A ... B ... A, B at most `short` frames) keeps only the frames every B window
+    covers: B is where all its windows overlap, A the rest. Between two different labels,
+    the boundary goes to the largest level jump in the stretch if there is a clear one.
+    Otherwise each frame takes its `vote` (the covering windows' mean probabilities)."""
+    lab = lab.copy()
+    rs = runs(list(lab))
+    for k, (a, b, v) in enumerate(rs):
+        if v != AMBIGUOUS:
+            continue
+        left = rs[k - 1][2] if k > 0 else -1
+        right = rs[k + 1][2] if k + 1 < len(rs) else -1
+
+        def short_between(i: int, j: int, outer: int) -> bool:  # rs[i] short, rs[j] ambiguous, then `outer`
+            return (0 <= j < len(rs) and 0 <= j + (j - i) < len(rs) and rs[j][2] == AMBIGUOUS
+                    and rs[j + (j - i)][2] == outer and rs[i][1] - rs[i][0] <= short)
+
+        if left >= 0 and right != left and short_between(k + 1, k + 2, left):
+            lab[a:b] = left
+        elif right >= 0 and left != right and short_between(k - 1, k - 2, right):
+            lab[a:b] = right
+        else:
+            lab[a:b] = vote[a:b]
+            if left >= 0 and right >= 0 and left != right and b - a >= 2:
+                lo = max(a - 1, 0)
+                jumps = np.abs(np.diff(levels[lo:b + 1]))
+                j = int(np.argmax(jumps))
+                if jumps[j] >= JUMP_DB:
+                    cut = lo + j + 1
+                    lab[a:cut], lab[cut:b] = left, right
+    return lab
+
+
+def runs(values: list) -> list[tuple[int, int, object]]:
+    """[(first, end, value)] of the runs of equal values (end exclusive)."""
+    out, i = [], 0
+    while i < len(values):
+        j = i
+        while j < len(values) and values[j] == values[i]:
+            j += 1
+        out.append((i, j, values[i]))
+        i = j
+    return out
+
+
+def detect_events(starts, window_seconds: float, probs: np.ndarray, levels: np.ndarray,
+                  labels: list[str], p: EventParams, t0: float = 0.0) -> list[Event]:
+    """Events from window probabilities (n_windows, n_classes) with their start times (s)
+    and the level envelope (one value per frame of p.frame_seconds from t0)."""
+    n = len(levels)
+    if n == 0 or len(starts) == 0:
+        return []
+    probs = np.asarray(probs, dtype=np.float64)
+    cover = coverage(starts, window_seconds, n, p.frame_seconds, t0)
+    lab = frame_labels(cover, window_labels(probs, p.unknown_threshold))
+    # a frame's vote and the confidence of its label: the covering windows' mean probabilities
+    mean_p = (cover / cover.sum(axis=1, keepdims=True)) @ probs
+    vote = window_labels(mean_p, p.unknown_threshold)
+    quiet = levels < p.silence_dbfs  # quiet frames are gaps, whatever the windows say
+    lab[quiet] = -1
+    vote[quiet] = -1
+    lab = resolve_ambiguous(lab, vote, levels, int(round(window_seconds / p.frame_seconds)))
+    min_frames = p.min_event_seconds / p.frame_seconds
+    segs = [[a, b, v] for a, b, v in runs(list(lab)) if v >= 0 and b - a >= min_frames - 1e-9]
+    segs = _bridge(segs, p.max_gap_seconds / p.frame_seconds)
+    events = [Event(labels[v], round(t0 + a * p.frame_seconds, 3), round(t0 + b * p.frame_seconds, 3),
+                    float(mean_p[a:b, v].mean())) for a, b, v in segs]
+    return nest_short_events(events)
+
+
+def _bridge(segs: list[list], max_gap: float) -> list[list]:
+    """Merge consecutive segments of one label separated by at most `max_gap` frames."""
+    out: list[list] = []
+    for s in segs:
+        if out and out[-1][2] == s[2] and s[0] - out[-1][1] <= max_gap + 1e-9:
+            out[-1][1] = s[1]
+        else:
+            out.append(list(s))
+    return out
+
+
+def nest_short_events(events: list[Event]) -> list[Event]:
+    """A - B - A with B shorter than both A's, and touching them: one A spanning B (B kept
+    inside it). Sorted by start."""
+    out = list(events)
+    i = 1
+    while i < len(out) - 1:
+        a, b, c = out[i - 1], out[i], out[i + 1]
+        short = b.end - b.start < min(a.end - a.start, c.end - c.start)
+        touching = abs(a.end - b.start) < 1e-6 and abs(b.end - c.start) < 1e-6
+        if a.label == c.label != b.label and short and touching:
+            wa, wc = a.end - a.start, c.end - c.start
+            merged = Event(a.label, a.start, c.end, (a.confidence * wa + c.confidence * wc) / (wa + wc))
+            out[i - 1:i + 2] = [merged, b]
+            continue
+        i += 1
+    return sorted(out, key=lambda e: (e.start, -e.end))
+
+
+def verdict(level_dbfs: float, events: list[Event], p: EventParams) -> str:
+    """ "silence" (below the threshold), "sound" (something recognised) or "unknown"."""
+    if level_dbfs < p.silence_dbfs:
+        return "silence"
+    return "sound" if events else "unknown"
+
+
+def window_verdict(level_dbfs: float, confidence: float, p: EventParams) -> str:
+    """The verdict for one window (the live stream's latest prediction)."""
+    if level_dbfs < p.silence_dbfs:
+        return "silence"
+    return "unknown" if confidence < p.unknown_threshold else "sound"
+
+
+class LevelMeter:
+    """The power of a stream's audio in frames of `frame_seconds`, for the last
+    `keep_seconds` (memory stays bounded however long the stream runs)."""
+
+    def __init__(self, sr: int, frame_seconds: float, keep_seconds: float):
+        from collections import deque
+
+        self.frame = max(1, int(round(frame_seconds * sr)))
+        self.frame_seconds = frame_seconds
+        self.frames: deque = deque(maxlen=max(1, int(np.ceil(keep_seconds / frame_seconds))))
+        self.reset()
+
+    def reset(self) -> None:
+        self.frames.clear()
+        self.count = 0  # frames completed since the start
+        self.acc, self.fill = 0.0, 0
+
+    def push(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        i = 0
+        while i < len(x):
+            take = min(self.frame - self.fill, len(x) - i)
+            self.acc += float(np.dot(x[i:i + take], x[i:i + take]))
+            self.fill += take
+            i += take
+            if self.fill == self.frame:
+                self.frames.append(self.acc / self.frame)
+                self.count += 1
+                self.acc, self.fill = 0.0, 0
+
+    @property
+    def t0(self) -> float:
+        """Stream time (s) of the first kept frame."""
+        return (self.count - len(self.frames)) * self.frame_seconds
+
+    def levels(self, p: EventParams) -> np.ndarray:
+        block = max(1, int(round(p.level_block_seconds / p.frame_seconds)))
+        return smooth_levels(np.asarray(self.frames), block)
+
+    def recent(self, seconds: float) -> float:
+        """Level (dBFS) of the last `seconds` (mean power)."""
+        k = max(1, int(round(seconds / self.frame_seconds)))
+        tail = list(self.frames)[-k:]
+        return float(power_db(np.mean(tail))) if tail else FLOOR_DBFS

@@ -1,0 +1,205 @@
+"""Events, silence and "unknown": the pure functions on known numbers, and the real
+bundled model on generated files with sounds at known times."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from envaudio.audio import load_audio
+from envaudio.events import (FLOOR_DBFS, Event, detect_events, frame_power, level_envelope,
+                             loudest_level, nest_short_events, power_db)
+from envaudio.predict import Classifier, load_classifier
+from envaudio.settings import Settings
+from conftest import EXAMPLES, noise, tone
+
+LABELS = ["music", "horn", "dog"]
+P = Settings().event_params()
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return load_classifier(settings=Settings())
+
+
+def test_levels_in_dbfs():
+    sr = 16000
+    assert power_db(np.array([0.0]))[0] == FLOOR_DBFS
+    # a full-scale sine is -3 dBFS, one at 0.01 is -43
+    assert loudest_level(level_envelope(tone(100, 2, sr, amp=1.0), sr, P)) == pytest.approx(-3.01, abs=0.05)
+    assert loudest_level(level_envelope(tone(100, 2, sr, amp=0.01), sr, P)) == pytest.approx(-43.0, abs=0.05)
+    # frames: 0.1 s each, the last one partial but averaged over its own samples
+    fp = frame_power(np.ones(int(0.25 * sr), np.float32), sr, 0.1)
+    assert len(fp) == 3 and np.allclose(fp, 1.0)
+
+
+def window_probs(starts, L, spans, n_classes=3, base=0, strong=0.9):
+    """Probabilities of windows that see class c wherever it is in `spans` [(c, a, b)]:
+    a window holding any part of a span says c (later spans win), otherwise `base`."""
+    out = []
+    for s in starts:
+        c = base
+        for cls, a, b in spans:
+            if s < b and s + L > a:
+                c = cls
+        p = np.full(n_classes, (1 - strong) / (n_classes - 1))
+        p[c] = strong
+        out.append(p)
+    return np.array(out)
+
+
+def test_short_event_inside_a_long_one_is_reported_and_nested():
+    # 20 s of music with a 1-s horn at 10-11 s; 4-s windows every 1 s; loud throughout.
+    L, hop, T = 4.0, 1.0, 20.0
+    starts = np.arange(0, T - L + 1e-9, hop)
+    probs = window_probs(starts, L, [(1, 10.0, 11.0)])
+    levels = np.full(int(T / P.frame_seconds), -20.0)
+    levels[100:110] = -8.0  # the horn is louder: its onset is a level jump
+    ev = detect_events(starts, L, probs, levels, LABELS, P)
+    horn = [e for e in ev if e.label == "horn"]
+    music = [e for e in ev if e.label == "music"]
+    assert len(horn) == 1 and len(music) == 1, ev
+    assert abs(horn[0].start - 10.0) <= 1.0 and abs(horn[0].end - 11.0) <= 1.0
+    assert music[0].start == 0.0 and music[0].end == T  # one long event around the horn
+    assert horn[0].confidence > 0.8
+
+
+def test_sound_change_placed_within_a_hop_and_gaps_for_quiet():
+    # dog 0-6 s, music 6-14 s (touching), silence 14-18 s, dog 18-22 s
+    L, hop, T = 4.0, 1.0, 22.0
+    starts = np.arange(0, T - L + 1e-9, hop)
+    probs = window_probs(starts, L, [(2, 0, 6), (2, 18, 22)], base=0)
+    # windows overlapping both dog and music: whichever is later in the list wins above;
+    # make the first boundary ambiguous the other way for windows mostly in music
+    for i, s in enumerate(starts):
+        if s >= 4.0 and s < 14:
+            probs[i] = [0.9, 0.05, 0.05]
+    levels = np.full(int(T / P.frame_seconds), -25.0)
+    levels[140:180] = FLOOR_DBFS
+    ev = detect_events(starts, L, probs, levels, LABELS, P)
+    assert [e.label for e in ev] == ["dog", "music", "dog"], ev
+    assert abs(ev[0].end - 6.0) <= 1.0 and abs(ev[1].start - 6.0) <= 1.0
+    assert abs(ev[1].end - 14.0) <= 0.3 and abs(ev[2].start - 18.0) <= 0.3  # quiet: to the frame
+
+
+def test_unknown_frames_are_gaps():
+    L, hop = 4.0, 1.0
+    starts = np.arange(0, 9.0, hop)
+    probs = np.full((len(starts), 3), 1 / 3)
+    probs[:3] = [0.9, 0.05, 0.05]  # windows 0-6 s sure of music, the rest undecided
+    levels = np.full(120, -20.0)
+    p = Settings(unknown_threshold=0.6).event_params()
+    ev = detect_events(starts, L, probs, levels, LABELS, p)
+    assert len(ev) == 1 and ev[0].label == "music" and ev[0].end <= 6.0
+    assert detect_events(starts, L, np.full((len(starts), 3), 1 / 3), levels, LABELS, p) == []
+
+
+def test_nesting_needs_touching_neighbours():
+    a = [Event("m", 0, 5, 0.8), Event("h", 5, 6, 0.9), Event("m", 6, 12, 0.7)]
+    out = nest_short_events(a)
+    assert [(e.label, e.start, e.end) for e in out] == [("m", 0, 12), ("h", 5, 6)]
+    apart = [Event("m", 0, 5, 0.8), Event("h", 7, 8, 0.9), Event("m", 9, 12, 0.7)]
+    assert nest_short_events(apart) == apart
+
+
+# ------------------------------------------------------------------ the real model
+
+def test_generated_file_events_at_known_times(clf, tmp_path):
+    sr = 22050
+    z = lambda s: np.zeros(int(s * sr), np.float32)  # noqa: E731
+    x = np.concatenate([z(2), tone(440, 5, sr), z(3), noise(4, sr, 0.1), z(4), tone(900, 1.5, sr, 0.5), z(2)])
+    path = tmp_path / "known.wav"
+    sf.write(path, x, sr, subtype="PCM_16")
+    pred = clf.classify_file(path)
+    assert pred.verdict == "sound"
+    truth = [(2.0, 7.0), (10.0, 14.0), (18.0, 19.5)]
+    for a, b in truth:  # each sound is one or more events starting within 1 s of its onset
+        inside = [e for e in pred.events if e.start < b and e.end > a]
+        assert inside, (a, b, pred.events)
+        assert abs(min(e.start for e in inside) - a) <= 1.0
+        assert abs(max(e.end for e in inside) - b) <= 1.0
+    for e in pred.events:  # nothing in the silences
+        assert not any(e.start >= b + 1.0 and e.end <= a2 - 1.0 for (_, b), (a2, _) in zip(truth, truth[1:]))
+    # the compatibility fields are the 2-s grid as before
+    assert [w.start for w in pred.windows[:3]] == [0.0, 2.0, 4.0]
+
+
+def test_real_clips_with_silence_between(clf):
+    """Bundled UrbanSound8K excerpts (4 s each) with 3 s of digital silence between."""
+    sr = clf.sample_rate
+    files = ["102871-8-0-0.flac", "100652-3-0-0.flac", "104817-4-0-0.flac"]  # siren, dog bark, drilling
+    meta = {e["file"]: e for e in json.loads((EXAMPLES / "examples.json").read_text())["examples"]}
+    parts, truth, t = [np.zeros(2 * sr, np.float32)], [], 2.0
+    for f in files:
+        x = load_audio(EXAMPLES / f, sr)
+        parts += [x, np.zeros(3 * sr, np.float32)]
+        truth.append((meta[f]["label"], t, t + len(x) / sr))
+        t += len(x) / sr + 3.0
+    pred = clf.classify_waveform(np.concatenate(parts), sr)
+    right = 0
+    for label, a, b in truth:
+        inside = [e for e in pred.events if e.start < b and e.end > a]
+        assert inside and abs(min(e.start for e in inside) - a) <= 1.0, (label, a, pred.events)
+        main = max(inside, key=lambda e: min(e.end, b) - max(e.start, a))
+        right += main.label == label
+    assert right >= 2, pred.events  # the model is not perfect; most clips are named right
+
+
+@pytest.mark.parametrize("kind", ["zero", "noise-70"])
+def test_silence(clf, kind):
+    sr = clf.sample_rate
+    x = np.zeros(12 * sr, np.float32) if kind == "zero" else noise(12, sr, 10 ** (-70 / 20), seed=3)
+    pred = clf.classify_waveform(x, sr)
+    assert pred.verdict == "silence" and pred.events == []
+    assert pred.level_dbfs < Settings().silence_dbfs
+    d = pred.to_dict()
+    assert d["verdict"] == "silence" and d["events"] == [] and d["level_dbfs"] <= -69
+    assert d["top_prediction"]["label"] in clf.labels  # compatibility fields still there
+
+
+def test_quiet_real_sound_is_not_silence(clf):
+    sr = clf.sample_rate
+    x = load_audio(EXAMPLES / "100652-3-0-0.flac", sr)
+    x = x * (10 ** (-50 / 20) / np.sqrt(np.mean(x ** 2)))  # a dog bark at -50 dBFS RMS
+    assert clf.classify_waveform(x, sr).verdict != "silence"
+
+
+def test_unknown_verdict_below_threshold():
+    clf = load_classifier(settings=Settings(unknown_threshold=0.999))
+    pred = clf.classify_waveform(noise(6, clf.sample_rate, 0.1), clf.sample_rate)
+    assert pred.verdict == "unknown" and pred.events == []
+    assert pred.to_dict()["top_k"]  # the guesses are still given
+
+
+# ------------------------------------------------------------------ the command line
+
+def test_cli_events_table_json_and_csv(tmp_path):
+    import csv
+    import io
+
+    from conftest import run_cli
+
+    sr = 22050
+    d = tmp_path / "in"
+    d.mkdir()
+    sf.write(d / "a-bursts.wav", np.concatenate([np.zeros(3 * sr), noise(4, sr, 0.2), np.zeros(3 * sr)]), sr)
+    sf.write(d / "b-silent.wav", np.zeros(5 * sr, np.float32), sr)
+    r = run_cli("predict", d, "--events")
+    assert r.returncode == 0, r.stderr
+    a, b = r.stdout.split(str(d / "b-silent.wav"))
+    assert "sound event(s)" in a and "start" in a and "confidence" in a
+    assert "nothing heard (silence, -120 dBFS)" in b and "no events (silence" in b
+    r = run_cli("predict", d, "--json", "-")
+    res = json.loads(r.stdout)
+    assert [x["verdict"] for x in res] == ["sound", "silence"]
+    ev = res[0]["events"]
+    assert ev and abs(ev[0]["start"] - 3.0) <= 1.0 and abs(ev[-1]["end"] - 7.0) <= 1.0
+    assert set(ev[0]) == {"label", "start", "end", "confidence"}
+    assert res[1]["events"] == [] and res[1]["level_dbfs"] == -120.0
+    assert {"top_prediction", "top_k", "probabilities", "windows"} <= set(res[0])  # unchanged fields
+    r = run_cli("predict", d, "--csv", "-", "--events")
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert rows[0]["verdict"] == "sound" and float(rows[0]["start"]) == ev[0]["start"]
+    assert rows[-1]["verdict"] == "silence" and rows[-1]["label"] == ""
+    assert len(rows) == len(ev) + 1
