@@ -24,7 +24,7 @@ const PYTHON = process.env.ENVAUDIO_PYTHON || path.join(REPO, '.venv', 'bin', 'p
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync']
-const TOTAL_TIMEOUT_MS = 170_000
+const TOTAL_TIMEOUT_MS = 240_000
 
 const CLIPS = {
   siren: '102871-8-0-0.flac',
@@ -92,6 +92,57 @@ async function uploadAndWait(page, file) {
   await page.locator('.result[aria-busy="false"] [data-testid="top-label"]').waitFor({ timeout: 30_000 })
 }
 
+/** Text elements whose contrast with their background is below 4.5:1 (WCAG AA).
+ *  The background is the nearest opaque one (gradients: their lightest stop). */
+async function contrastFailures(page) {
+  return page.evaluate(() => {
+    const parse = (c) => {
+      const m = c.match(/rgba?\(([^)]+)\)/)
+      if (!m) return null
+      const [r, g, b, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number)
+      return { r, g, b, a }
+    }
+    const lum = ({ r, g, b }) => [r, g, b].map((v) => v / 255)
+      .map((s) => (s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4))
+      .reduce((acc, v, i) => acc + v * [0.2126, 0.7152, 0.0722][i], 0)
+    const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05)
+    const backgroundOf = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const s = getComputedStyle(e)
+        const img = s.backgroundImage
+        if (img && img !== 'none') {
+          const stops = [...img.matchAll(/rgba?\([^)]+\)/g)].map((m) => parse(m[0])).filter((c) => c && c.a > 0.9)
+          if (stops.length) return stops.reduce((best, c) => (lum(c) > lum(best) ? c : best))
+        }
+        const c = parse(s.backgroundColor)
+        if (c && c.a > 0.9) return c
+      }
+      return { r: 13, g: 15, b: 22 }
+    }
+    const out = []
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT)
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement
+      if (!n.textContent.trim() || !el || el.closest('.sr-only, [disabled], svg, canvas')) continue
+      const r = el.getBoundingClientRect()
+      const s = getComputedStyle(el)
+      if (r.width === 0 || r.height === 0 || s.visibility === 'hidden' || Number(s.opacity) === 0) continue
+      const fg = parse(s.color)
+      const cr = ratio(fg, backgroundOf(el))
+      if (cr < 4.5) out.push(`${n.textContent.trim().slice(0, 30)} (${cr.toFixed(2)}:1)`)
+    }
+    return out
+  })
+}
+
+/** Screen box of an element. */
+async function box(page, selector) {
+  return page.locator(selector).first().evaluate((el) => {
+    const r = el.getBoundingClientRect()
+    return { left: r.left, right: r.right, top: r.top, width: r.width }
+  })
+}
+
 // ---------------------------------------------------------------- main
 async function main() {
   assert(fs.existsSync(WEB_INDEX), `No web build at ${WEB_INDEX}: run \`npm run build\` first.`)
@@ -106,6 +157,12 @@ async function main() {
   execFileSync(PYTHON, [path.join(HERE, 'make_audio.py'), longWav,
     ...[CLIPS.siren, CLIPS.dogBark, CLIPS.drilling, CLIPS.streetMusic].map((f) => path.join(EXAMPLES, f))],
   { stdio: 'inherit' })
+  // Sound events at known times: 3 s of digital silence, a clip, 3 s, a clip, ... (48 kHz).
+  const eventsWav = path.join(WORK, 'events-with-gaps.wav')
+  execFileSync(PYTHON, [path.join(HERE, 'make_audio.py'), eventsWav, '--gap', '3',
+    ...[CLIPS.siren, CLIPS.dogBark, CLIPS.drilling].map((f) => path.join(EXAMPLES, f))], { stdio: 'inherit' })
+  const silentWav = path.join(WORK, 'silence-48k.wav')
+  execFileSync(PYTHON, [path.join(HERE, 'make_audio.py'), silentWav, '--silence', '8'], { stdio: 'inherit' })
   const badFile = path.join(WORK, 'bad.wav')
   const rnd = Buffer.alloc(4096)
   for (let i = 0; i < rnd.length; i++) rnd[i] = Math.floor(Math.random() * 256)
@@ -176,6 +233,47 @@ async function main() {
       await shot(page, 'desktop-timeline.png')
     })
 
+    await test('long file -> event list, headline, timeline on the spectrogram axis; click seeks', async () => {
+      await uploadAndWait(page, eventsWav)
+      const items = page.getByTestId('event-item')
+      await items.first().waitFor({ timeout: 10_000 })
+      const n = await items.count()
+      assert(n >= 3, `expected >= 3 events for three clips with gaps, got ${n}`)
+      const headline = (await page.getByTestId('top-label').textContent()).trim()
+      assert(/^\d+ sounds$/.test(headline), `headline is "${headline}"`)
+      const detail = (await page.getByTestId('headline-detail').textContent()).trim()
+      assert(/–\d+(\.\d)? s/.test(detail), `headline detail without time spans: "${detail}"`)
+      // the clips start at 3 s, 10 s and 17 s (4-s clips, 3-s gaps): onsets within 1 s
+      const starts = await items.evaluateAll((els) => els.map((e) => Number(e.dataset.start)))
+      for (const t of [3, 10, 17]) assert(starts.some((s) => Math.abs(s - t) <= 1), `no event starting near ${t} s: ${starts}`)
+      // the track has the spectrogram plot's x range (same insets)
+      const canvas = await box(page, '[data-testid="spectrogram-canvas"]')
+      const track = await box(page, '[data-testid="events-track"]')
+      const plot = page.locator('.events-plot')
+      const insetL = Number(await plot.getAttribute('data-inset-left'))
+      const insetR = Number(await plot.getAttribute('data-inset-right'))
+      assert(Math.abs(track.left - (canvas.left + insetL)) <= 1.5, `track starts at ${track.left}, plot at ${canvas.left + insetL}`)
+      assert(Math.abs(track.right - (canvas.right - insetR)) <= 1.5, `track ends at ${track.right}, plot at ${canvas.right - insetR}`)
+      // clicking an event plays from its start; the playheads follow
+      const second = items.nth(1)
+      const t = Number(await second.getAttribute('data-start'))
+      await second.click()
+      await page.waitForFunction((want) => {
+        const a = document.querySelector('[data-testid="audio-player"]')
+        return a && Math.abs(a.currentTime - want) < 0.6
+      }, t, { timeout: 5000 })
+      await page.getByTestId('spectrogram-playhead').waitFor({ timeout: 5000 })
+      const head = await box(page, '[data-testid="timeline-playhead"]')
+      const dur = await page.evaluate(() => document.querySelector('[data-testid="audio-player"]').duration)
+      const cur = await page.evaluate(() => document.querySelector('[data-testid="audio-player"]').currentTime)
+      const want = track.left + (cur / dur) * track.width
+      assert(Math.abs(head.left + 1 - want) <= 0.02 * track.width + 4, `playhead at ${head.left}, expected ~${want}`)
+      await page.evaluate(() => document.querySelector('[data-testid="audio-player"]').pause())
+      const bad = await contrastFailures(page)
+      assert(bad.length === 0, `text below 4.5:1 contrast: ${bad.join('; ')}`)
+      await shot(page, 'desktop-events.png')
+    })
+
     await test('bad file -> a visible, human error message', async () => {
       await page.getByTestId('file-input').setInputFiles(badFile)
       const err = page.getByTestId('error-message')
@@ -221,6 +319,52 @@ async function main() {
       assert(stats.distinct > 50, 'phone spectrogram blank')
       await shot(phone, 'mobile-375.png')
       await context.close()
+    })
+
+    await test('phone width (390 px): "Choose or record" and the microphone at hand; readable events', async () => {
+      const { page: phone, context } = await openApp(browser, server.url, { width: 390, height: 844 }, 2)
+      const cta = phone.getByTestId('phone-cta')
+      assert(await cta.isVisible(), 'no "Choose or record" call to action')
+      assert((await cta.textContent()).trim() === 'Choose or record', 'wrong call to action')
+      const rec = await box(phone, '[data-testid="phone-record"]')
+      assert(rec.top > 0 && rec.top < 844, `the Record button is not in the first screen (top ${rec.top})`)
+      await uploadAndWait(phone, eventsWav)
+      const label = phone.getByTestId('event-item').first().locator('.event-label')
+      await label.waitFor()
+      const fit = await label.evaluate((el) => ({ sw: el.scrollWidth, cw: el.clientWidth, fs: parseFloat(getComputedStyle(el).fontSize) }))
+      assert(fit.sw <= fit.cw + 1 && fit.fs >= 12, `event label cut or too small: ${JSON.stringify(fit)}`)
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+      assert(overflow <= 0, `page is ${overflow}px wider than the 390px viewport`)
+      await phone.getByTestId('event-timeline').scrollIntoViewIfNeeded()
+      await shot(phone, 'mobile-390-events.png')
+      await context.close()
+    })
+
+    await test('silent fake microphone -> "Nothing heard" with the level; stopped results dimmed', async () => {
+      const quiet = await chromium.launch({
+        executablePath: CHROMIUM, headless: true,
+        args: [...CHROMIUM_ARGS, '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+          `--use-file-for-fake-audio-capture=${silentWav}`],
+      })
+      try {
+        const { page: p } = await openApp(quiet, server.url)
+        await p.getByTestId('mic-start').click()
+        await p.getByTestId('live-label').filter({ hasText: 'Nothing heard' }).waitFor({ timeout: 30_000 })
+        const detail = (await p.getByTestId('live-predictions').locator('.confidence').textContent()).trim()
+        assert(/Level −\d+ dBFS/.test(detail), `no level with "Nothing heard": "${detail}"`)
+        const meter = (await p.getByTestId('level-value').textContent()).trim()
+        assert(/dBFS$/.test(meter), `level meter says "${meter}"`)
+        await p.locator('#live-title').scrollIntoViewIfNeeded()
+        await shot(p, 'desktop-live-silence.png')
+        await p.getByTestId('mic-stop').click()
+        await p.waitForFunction(() => document.querySelector('[data-testid="live-predictions"]')?.dataset.stale === 'true',
+          null, { timeout: 5000 })
+        const bad = await contrastFailures(p)
+        assert(bad.length === 0, `text below 4.5:1 contrast: ${bad.join('; ')}`)
+        await shot(p, 'desktop-live-stopped.png')
+      } finally {
+        await quiet.close()
+      }
     })
 
     await test('keyboard: controls are real buttons with visible focus', async () => {

@@ -33,6 +33,12 @@ export default function App() {
     }
   }, [examples, clf])
 
+  // Phones: "Record" in the upload card starts the microphone and brings its panel into view.
+  const record = useCallback(() => {
+    mic.start()
+    document.getElementById('live-title')?.scrollIntoView({ behavior: 'smooth', block: 'start' })
+  }, [mic])
+
   return (
     <div className="app">
       <Header status={api.status} detail={api.detail} nClasses={api.labels.length} />
@@ -46,7 +52,8 @@ export default function App() {
           <div className="card-head">
             <h2 id="upload-title">Classify a recording</h2>
           </div>
-          <DropZone onFile={(f) => clf.classify(f)} busy={clf.status === 'loading'} maxUploadMb={config.max_upload_mb}
+          <DropZone onFile={(f) => clf.classify(f)} onRecord={online ? record : undefined} busy={clf.status === 'loading'}
+            maxUploadMb={config.max_upload_mb}
             maxAudioSeconds={config.max_audio_seconds} />
           {clf.status === 'error' ? <ErrorMessage error={clf.error} /> : null}
           <ExamplesBar {...examples} onTry={tryExample} busyFile={loadingExample} />
@@ -59,13 +66,14 @@ export default function App() {
             specError={clf.specError}
             source={clf.source}
             labels={api.labels}
+            silenceDbfs={config.silence_dbfs}
           />
         ) : null}
-        <LivePanel mic={mic} labels={api.labels} apiOnline={online} />
+        <LivePanel mic={mic} labels={api.labels} apiOnline={online} silenceDbfs={config.silence_dbfs} />
       </main>
       <footer className="app-footer">
         <p>
-          envaudio · log-mel CNN trained on UrbanSound8K · <a href={apiUrl('/docs')}>API docs</a>
+          envaudio · sound classifier trained on UrbanSound8K · <a href={apiUrl('/docs')}>API docs</a>
         </p>
       </footer>
     </div>

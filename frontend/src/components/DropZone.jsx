@@ -3,7 +3,7 @@ import { formatLimit } from '../lib/format.js'
 
 /** "Choose file" button + drag-and-drop area. Any file goes to the server, which
  *  decides whether it is audio (so the error message comes from one place). */
-export function DropZone({ onFile, busy, maxUploadMb, maxAudioSeconds }) {
+export function DropZone({ onFile, onRecord, busy, maxUploadMb, maxAudioSeconds }) {
   const inputRef = useRef(null)
   const [over, setOver] = useState(false)
   const depth = useRef(0)
@@ -41,11 +41,23 @@ export function DropZone({ onFile, busy, maxUploadMb, maxAudioSeconds }) {
         <path d="M12 16V4m0 0-4.5 4.5M12 4l4.5 4.5" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round" />
         <path d="M4 15v3a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2v-3" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
       </svg>
-      <p className="drop-title">Drop an audio file here</p>
-      <p className="drop-or">or</p>
-      <button type="button" className="btn btn-primary" onClick={() => inputRef.current?.click()} disabled={busy}>
-        Choose a file…
-      </button>
+      <p className="drop-title desktop-only">Drop an audio file here</p>
+      <p className="drop-or desktop-only">or</p>
+      <p className="drop-title phone-only" data-testid="phone-cta">Choose or record</p>
+      <div className="drop-actions">
+        <button type="button" className="btn btn-primary" onClick={() => inputRef.current?.click()} disabled={busy}>
+          Choose a file…
+        </button>
+        {onRecord ? (
+          <button type="button" className="btn btn-secondary phone-only" onClick={onRecord} data-testid="phone-record">
+            <svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true">
+              <rect x="9" y="3" width="6" height="11" rx="3" fill="currentColor" />
+              <path d="M6 11a6 6 0 0 0 12 0M12 17v4" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" />
+            </svg>
+            Record
+          </button>
+        ) : null}
+      </div>
       <p className="drop-hint">
         WAV, FLAC, MP3, OGG, M4A…{maxUploadMb ? ` up to ${maxUploadMb} MB` : ''}
         {maxAudioSeconds ? ` and ${formatLimit(maxAudioSeconds)}` : ''}. Long recordings get a timeline.

@@ -1,10 +1,12 @@
 import { useEffect, useState } from 'react'
 import { LiveSpectrogramCanvas } from './SpectrogramCanvas.jsx'
 import { TopKList } from './TopKList.jsx'
+import { LevelMeter } from './LevelMeter.jsx'
 import { useNow } from '../hooks/useElementWidth.js'
-import { describePhase } from '../lib/stream.js'
+import { describePhase, isStale } from '../lib/stream.js'
 import { classColor, humanizeLabel, topKFromProbabilities } from '../lib/labels.js'
 import { formatPercent } from '../lib/format.js'
+import { formatDbfs, formatSpan } from '../lib/events.js'
 
 const BADGE = {
   idle: 'Off',
@@ -17,21 +19,33 @@ const BADGE = {
   error: 'Error',
 }
 
-/** Microphone streaming: controls, connection state, live spectrogram and predictions. */
-export function LivePanel({ mic, labels, apiOnline }) {
+/** What the latest window says: a label, "Nothing heard" or "Not sure". */
+function liveHeadline(pred) {
+  const top = pred?.top_prediction ?? pred?.top_k?.[0]
+  if (!top) return null
+  if (pred.verdict === 'silence') return { kind: 'silence', title: 'Nothing heard', detail: `Level ${formatDbfs(pred.level_dbfs)}` }
+  if (pred.verdict === 'unknown') return { kind: 'unknown', title: 'Not sure', detail: 'Best guesses, greyed:' }
+  return { kind: 'sound', title: humanizeLabel(top.label), detail: formatPercent(top.confidence) }
+}
+
+/** Microphone streaming: controls, connection state, level, live spectrogram and predictions. */
+export function LivePanel({ mic, labels, apiOnline, silenceDbfs }) {
   const { state, rolling, start, stop, reconnect, resetBuffer } = mic
   const phase = state.phase
   const active = ['requesting', 'connecting', 'buffering', 'streaming', 'disconnected'].includes(phase)
   const now = useNow(phase === 'disconnected' && state.retryAt != null)
   const pred = state.prediction
-  const top = pred?.top_prediction ?? pred?.top_k?.[0]
   const items = pred?.top_k?.length ? pred.top_k : topKFromProbabilities(pred?.probabilities, 5)
 
-  // Announce only changes of the top label (predictions arrive every hop).
+  const said = liveHeadline(pred)
+  const stale = isStale(state)
+  const events = pred?.events ?? []
+
+  // Announce only changes of what is heard (predictions arrive every hop).
   const [announce, setAnnounce] = useState('')
   useEffect(() => {
-    if (top?.label) setAnnounce(`Now hearing: ${humanizeLabel(top.label)}`)
-  }, [top?.label])
+    if (said?.title) setAnnounce(`Now hearing: ${said.title}`)
+  }, [said?.title])
 
   const progress = state.windowSeconds ? Math.min(1, state.bufferedSeconds / state.windowSeconds) : 0
 
@@ -86,6 +100,7 @@ export function LivePanel({ mic, labels, apiOnline }) {
           <span style={{ width: `${progress * 100}%` }} />
         </div>
       ) : null}
+      {active || state.level != null ? <LevelMeter level={state.level} silenceDbfs={silenceDbfs} /> : null}
       {state.lastError ? <p className="warn small">Server: {state.lastError}</p> : null}
 
       <div className="live-grid">
@@ -94,30 +109,34 @@ export function LivePanel({ mic, labels, apiOnline }) {
           version={state.predictionCount}
           emptyText={active ? 'Waiting for audio…' : 'Microphone off'}
         />
-        <div className="live-pred" data-testid="live-predictions" data-count={state.predictionCount}>
-          <p className="eyebrow">Hearing now</p>
-          {top ? (
+        <div className={`live-pred${stale ? ' stale' : ''}`} data-testid="live-predictions" data-count={state.predictionCount}
+          data-stale={stale}>
+          <p className="eyebrow">{stale ? 'Last heard (stopped)' : 'Hearing now'}</p>
+          {said ? (
             <>
-              <p className="big-label" data-testid="live-label">{humanizeLabel(top.label)}</p>
+              <p className="big-label" data-testid="live-label" data-verdict={said.kind}>{said.title}</p>
               <p className="confidence">
-                {formatPercent(top.confidence)}
+                {said.detail}
                 {Number.isFinite(pred?.time) ? ` · at ${pred.time.toFixed(1)} s` : ''}
                 {Number.isFinite(pred?.compute_ms) ? ` · ${Math.round(pred.compute_ms)} ms` : ''}
               </p>
-              <TopKList items={items} labels={labels} testId="live-topk" caption="Most likely sounds right now" />
+              {said.kind !== 'silence' ? (
+                <TopKList items={items} labels={labels} testId="live-topk" caption="Most likely sounds right now"
+                  muted={said.kind === 'unknown'} />
+              ) : null}
             </>
           ) : (
             <p className="muted">{active ? 'Waiting for the first full window…' : 'Press “Start listening”.'}</p>
           )}
         </div>
       </div>
-      {state.history.length > 1 ? (
-        <div className="history">
-          <p className="eyebrow">Recent</p>
-          <ol className="history-list">
-            {state.history.map((h, i) => (
-              <li key={`${h.time}-${i}`} style={{ borderColor: classColor(h.label, labels) }}>
-                {humanizeLabel(h.label)} <span className="muted">{formatPercent(h.confidence, 0)}</span>
+      {events.length ? (
+        <div className={`history${stale ? ' stale' : ''}`}>
+          <p className="eyebrow">Recent sounds</p>
+          <ol className="history-list" data-testid="live-events">
+            {events.slice(-8).reverse().map((e) => (
+              <li key={`${e.label}-${e.start}`} style={{ borderColor: classColor(e.label, labels) }}>
+                {humanizeLabel(e.label)} <span className="muted">{formatSpan(e)}</span>
               </li>
             ))}
           </ol>

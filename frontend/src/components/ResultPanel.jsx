@@ -2,23 +2,29 @@ import { useEffect, useMemo, useRef, useState } from 'react'
 import { TopKList } from './TopKList.jsx'
 import { SpectrogramCanvas } from './SpectrogramCanvas.jsx'
 import { Timeline } from './Timeline.jsx'
+import { EventTimeline } from './EventTimeline.jsx'
+import { Headline } from './Headline.jsx'
+import { useAudioTime } from '../hooks/useAudioTime.js'
 import { sliceSpectrogram } from '../lib/spectrogram.js'
 import { humanizeLabel, topKFromProbabilities } from '../lib/labels.js'
 import { formatDuration, formatPercent, formatSeconds } from '../lib/format.js'
+import { describeResult, eventAt } from '../lib/events.js'
 
-function AudioPlayer({ source }) {
-  const ref = useRef(null)
+function AudioPlayer({ source, audioRef }) {
   useEffect(() => {
-    if (source?.autoplay && ref.current) ref.current.play().catch(() => {})
-  }, [source?.id, source?.autoplay])
+    if (source?.autoplay && audioRef.current) audioRef.current.play().catch(() => {})
+  }, [source?.id, source?.autoplay, audioRef])
   if (!source?.url) return null
-  return <audio ref={ref} className="player" controls src={source.url} data-testid="audio-player" />
+  return <audio ref={audioRef} className="player" controls src={source.url} data-testid="audio-player" />
 }
 
-/** The result of one file: player, top prediction, top-k, spectrogram, timeline. */
-export function ResultPanel({ status, result, spec, specError, source, labels }) {
+/** The result of one file: player, what was heard (events), spectrogram and timeline
+ *  sharing one time axis and a playhead, the per-window detail. */
+export function ResultPanel({ status, result, spec, specError, source, labels, silenceDbfs }) {
   const [selected, setSelected] = useState(null)
   useEffect(() => setSelected(null), [result])
+  const audioRef = useRef(null)
+  const { time, seek } = useAudioTime(audioRef, source?.id)
 
   const windows = result?.windows ?? []
   const win = selected != null ? windows[selected] : null
@@ -34,8 +40,11 @@ export function ResultPanel({ status, result, spec, specError, source, labels })
 
   if (!source) return null
   const loading = status === 'loading'
-  const top = result?.top_prediction ?? result?.top_k?.[0]
   const duration = result?.duration ?? spec?.duration
+  const said = result ? describeResult(result, { silenceDbfs }) : null
+  const events = result?.events ?? []
+  const unsure = said?.kind === 'unknown'
+  const silent = said?.kind === 'silence'
 
   return (
     <section className="card result" aria-labelledby="result-title" aria-busy={loading}>
@@ -46,27 +55,15 @@ export function ResultPanel({ status, result, spec, specError, source, labels })
           {Number.isFinite(duration) ? <span> · {formatDuration(duration)}</span> : null}
         </p>
       </div>
-      <AudioPlayer source={source} />
+      <AudioPlayer source={source} audioRef={audioRef} />
 
       <div className="result-grid">
-        <div className="top-pred" aria-live="polite" aria-atomic="true">
-          <p className="eyebrow">Top prediction</p>
-          {loading ? (
-            <p className="analyzing"><span className="spinner" aria-hidden="true" /> Analyzing…</p>
-          ) : top ? (
-            <>
-              <p className="big-label" data-testid="top-label">{humanizeLabel(top.label)}</p>
-              <p className="confidence">{formatPercent(top.confidence)} confidence{windows.length > 1 ? ', averaged over the windows' : ''}</p>
-            </>
-          ) : (
-            <p className="muted">—</p>
-          )}
-        </div>
-        {!loading && result ? (
-          <div>
-            <p className="eyebrow">Top {result.top_k?.length ?? 5}</p>
+        <Headline loading={loading} said={said} />
+        {!loading && result && !silent ? (
+          <div className={unsure ? 'guesses unsure' : 'guesses'}>
+            <p className="eyebrow">{unsure ? 'Best guesses (unsure)' : `Top ${result.top_k?.length ?? 5}, whole file`}</p>
             <TopKList items={result.top_k ?? topKFromProbabilities(result.probabilities)} labels={labels}
-              testId="topk" caption="Most likely sounds" />
+              testId="topk" caption="Most likely sounds" muted={unsure} />
           </div>
         ) : null}
       </div>
@@ -89,11 +86,17 @@ export function ResultPanel({ status, result, spec, specError, source, labels })
           {view ? (
             <SpectrogramCanvas
               spec={view}
+              time={time}
+              onSeek={seek}
               label={`Log-mel spectrogram of ${win ? `the window ${win.window_start.toFixed(1)} to ${win.window_end.toFixed(1)} seconds` : 'the whole file'}`}
             />
           ) : (
             <p className="muted small">{specError || 'No spectrogram for this file.'}</p>
           )}
+          {events.length > 0 && windows.length > 1 ? (
+            <EventTimeline events={events} duration={duration} labels={labels} time={time} onSeek={seek}
+              activeEvent={eventAt(events, time)} />
+          ) : null}
           {windows.length > 1 ? (
             <Timeline windows={windows} duration={duration} labels={labels} selected={selected} onSelect={setSelected} />
           ) : null}

@@ -1,13 +1,15 @@
 import { useEffect, useMemo, useRef } from 'react'
-import { drawSpectrogram } from '../lib/draw.js'
+import { MARGIN, drawSpectrogram, plotInsets } from '../lib/draw.js'
 import { getLut } from '../lib/colormap.js'
 import { downsampleColumns, spectrogramToRGBA } from '../lib/spectrogram.js'
 import { useElementWidth } from '../hooks/useElementWidth.js'
 
 const MAX_COLUMNS = 4096
 
-/** A normalized spectrogram (see lib/spectrogram.js) drawn with axes and a colour bar. */
-export function SpectrogramCanvas({ spec, height = 260, label, testId = 'spectrogram-canvas', colormap = 'magma' }) {
+/** A normalized spectrogram (see lib/spectrogram.js) drawn with axes and a colour bar;
+ *  with `time` a playhead, with `onSeek(t)` click-to-seek on the plot. */
+export function SpectrogramCanvas({ spec, height = 260, label, testId = 'spectrogram-canvas', colormap = 'magma',
+  dbUnit = 'dBFS', time, onSeek }) {
   const wrapRef = useRef(null)
   const canvasRef = useRef(null)
   const width = useElementWidth(wrapRef)
@@ -31,15 +33,32 @@ export function SpectrogramCanvas({ spec, height = 260, label, testId = 'spectro
       melFrequencies: spec.melFrequencies,
       dbMin: spec.dbMin,
       dbMax: spec.dbMax,
+      dbUnit,
       lut,
       width,
       height,
     })
-  }, [spec, image, width, height, lut])
+  }, [spec, image, width, height, lut, dbUnit])
+
+  const inset = plotInsets(Math.max(120, Math.round(width)))
+  const t0 = spec ? spec.timeOffset : 0
+  const t1 = spec ? spec.timeOffset + spec.nFrames * spec.frameSeconds : 0
+  const plotW = Math.max(1, Math.round(width) - inset.left - inset.right)
+  const showHead = spec && Number.isFinite(time) && time >= t0 && time <= t1 && t1 > t0
+  const seekAt = (e) => {
+    if (!onSeek || !(t1 > t0)) return
+    const r = e.currentTarget.getBoundingClientRect()
+    const fx = (e.clientX - r.left - inset.left) / plotW
+    if (fx >= 0 && fx <= 1) onSeek(t0 + fx * (t1 - t0))
+  }
 
   return (
-    <div className="spec-wrap" ref={wrapRef}>
+    <div className={`spec-wrap${onSeek ? ' seekable' : ''}`} ref={wrapRef} onClick={seekAt}>
       <canvas ref={canvasRef} role="img" aria-label={label} data-testid={testId} />
+      {showHead ? (
+        <span className="playhead" data-testid="spectrogram-playhead" aria-hidden="true"
+          style={{ left: inset.left + ((time - t0) / (t1 - t0)) * plotW, top: MARGIN.top, height: height - MARGIN.top - MARGIN.bottom }} />
+      ) : null}
     </div>
   )
 }
@@ -67,6 +86,7 @@ export function LiveSpectrogramCanvas({ rolling, version, height = 250, colormap
       emptyText,
       dbMin: rolling.dbMin,
       dbMax: rolling.dbMax,
+      dbUnit: 'dBFS',
       lut,
       width,
       height,

@@ -26,7 +26,7 @@ export function Timeline({ windows, duration, labels, selected, onSelect }) {
   return (
     <div className="timeline" data-testid="timeline">
       <div className="timeline-head">
-        <h3 id="timeline-title">Timeline</h3>
+        <h3 id="timeline-title">Analysis windows</h3>
         <p className="muted small">
           {windows.length} windows. Select one to see its spectrogram and predictions (arrow keys move).
         </p>

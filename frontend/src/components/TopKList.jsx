@@ -1,22 +1,22 @@
 import { classColor, humanizeLabel } from '../lib/labels.js'
 import { formatPercent } from '../lib/format.js'
 
-/** Labels with confidence bars. */
-export function TopKList({ items, labels, testId, caption }) {
+/** Labels with confidence bars; `muted`: greyed (guesses the model is not sure of). */
+export function TopKList({ items, labels, testId, caption, muted = false }) {
   if (!items?.length) return null
   return (
-    <ol className="topk" data-testid={testId} aria-label={caption}>
+    <ol className={muted ? 'topk muted-list' : 'topk'} data-testid={testId} aria-label={caption}>
       {items.map((it, i) => (
         <li key={it.label} className={i === 0 ? 'topk-row first' : 'topk-row'}>
           <span className="topk-label">
-            <span className="swatch" style={{ background: classColor(it.label, labels) }} aria-hidden="true" />
+            <span className="swatch" style={{ background: muted ? 'var(--muted)' : classColor(it.label, labels) }} aria-hidden="true" />
             {humanizeLabel(it.label)}
           </span>
           <span className="topk-value">{formatPercent(it.confidence)}</span>
           <span className="bar" aria-hidden="true">
             <span
               className="bar-fill"
-              style={{ width: `${Math.max(0.5, Math.min(100, it.confidence * 100))}%`, background: classColor(it.label, labels) }}
+              style={{ width: `${Math.max(0.5, Math.min(100, it.confidence * 100))}%`, background: muted ? 'var(--muted)' : classColor(it.label, labels) }}
             />
           </span>
         </li>

@@ -9,12 +9,34 @@ export const THEME = {
   frame: 'rgba(255,255,255,0.14)',
   tick: 'rgba(255,255,255,0.35)',
   text: '#a9b0c2',
-  title: '#7d8599',
+  title: '#9aa2b6',
   font: '12px Inter, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
   smallFont: '11px Inter, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
 }
 
 export const MARGIN = { left: 46, right: 62, top: 20, bottom: 40 }
+const COMPACT_WIDTH = 420
+const COMPACT_RIGHT = 50
+
+/** The plot's left and right insets (CSS px) in a canvas `width` px wide: what the
+ *  timeline and the playhead use to share the spectrogram's time axis. */
+export function plotInsets(width) {
+  return { left: MARGIN.left, right: width < COMPACT_WIDTH ? COMPACT_RIGHT : MARGIN.right }
+}
+
+/** Keep labels whose boxes ([x, x + w]) do not overlap the last kept one (after clamping
+ *  to the plot, where the last label is pushed left). */
+export function placeLabels(boxes, gap = 6) {
+  const out = []
+  let end = -Infinity
+  for (const b of boxes) {
+    if (b.x >= end + gap) {
+      out.push(b)
+      end = b.x + b.w
+    }
+  }
+  return out
+}
 
 /**
  * @param {HTMLCanvasElement} canvas
@@ -22,7 +44,7 @@ export const MARGIN = { left: 46, right: 62, top: 20, bottom: 40 }
  *   rgba, cols, rows: the image (row 0 of the data already flipped to the bottom)
  *   t0, t1: seconds at the left and right edge; timeTicks?: [{value,label}]
  *   melFrequencies: Hz per row; freqTicks?: [{value, position, label}]
- *   dbMin, dbMax, dbTicks?; lut; width, height (CSS px)
+ *   dbMin, dbMax, dbTicks?, dbUnit? (the colour bar's title, default "dB"); lut; width, height (CSS px)
  *   minTime?: no time ticks before this (live view: the stream starts at 0)
  *   emptyText?: drawn in the plot when there is no image
  */
@@ -40,8 +62,8 @@ export function drawSpectrogram(canvas, o) {
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0)
   ctx.clearRect(0, 0, W, H)
 
-  const compact = W < 420
-  const m = { ...MARGIN, right: compact ? 50 : MARGIN.right }
+  const compact = W < COMPACT_WIDTH
+  const m = { ...MARGIN, ...plotInsets(W) }
   const px = m.left
   const py = m.top
   const pw = W - m.left - m.right
@@ -83,15 +105,19 @@ export function drawSpectrogram(canvas, o) {
       .filter((t) => t.value >= lo - 1e-6 && t.value <= o.t1 + 1e-6)
     const ticks = thinTicks(all, (t) => tx(t.value), compact ? 44 : 54)
     ctx.textBaseline = 'top'
-    for (const t of ticks) {
+    const boxes = ticks.map((t) => {
       const x = Math.round(tx(t.value)) + 0.5
-      ctx.beginPath()
-      ctx.moveTo(x, py + ph)
-      ctx.lineTo(x, py + ph + 4)
-      ctx.stroke()
       const w = ctx.measureText(t.label).width
+      return { t, x: Math.min(Math.max(x - w / 2, px - 4), px + pw + 4 - w), w, tick: x }
+    })
+    // the last tick's label is pushed left at the plot's edge: drop whichever would touch
+    for (const b of placeLabels(boxes)) {
+      ctx.beginPath()
+      ctx.moveTo(b.tick, py + ph)
+      ctx.lineTo(b.tick, py + ph + 4)
+      ctx.stroke()
       ctx.textAlign = 'left'
-      ctx.fillText(t.label, Math.min(Math.max(x - w / 2, px - 4), px + pw + 4 - w), py + ph + 7)
+      ctx.fillText(b.t.label, b.x, py + ph + 7)
     }
     ctx.fillStyle = THEME.title
     ctx.font = THEME.font
@@ -154,5 +180,5 @@ export function drawSpectrogram(canvas, o) {
   ctx.font = THEME.font
   ctx.textAlign = 'left'
   ctx.textBaseline = 'bottom'
-  ctx.fillText('dB', bx - 1, py - 5)
+  ctx.fillText(o.dbUnit ?? 'dB', bx - 1, py - 5)
 }

@@ -23,6 +23,7 @@ export const initialStreamState = {
   predictionCount: 0,
   history: [],
   lastError: '',
+  level: null, // dBFS of the latest audio (the server's current_dbfs)
 }
 
 const HISTORY = 8
@@ -52,7 +53,7 @@ export function streamReducer(state, action) {
       }
     }
     case 'stop':
-      return { ...state, phase: 'idle', retryAt: null, bufferedSeconds: 0, message: '' }
+      return { ...state, phase: 'idle', retryAt: null, bufferedSeconds: 0, message: '', level: null }
     default:
       return state
   }
@@ -74,6 +75,7 @@ export function applyServerMessage(state, msg) {
         phase: state.phase === 'streaming' ? 'streaming' : 'buffering',
         bufferedSeconds: num(msg.buffered_seconds, state.bufferedSeconds),
         windowSeconds: num(msg.window_seconds, state.windowSeconds),
+        level: num(msg.current_dbfs, state.level),
       }
     case 'prediction': {
       const top = msg.top_prediction ?? msg.top_k?.[0] ?? null
@@ -85,6 +87,7 @@ export function applyServerMessage(state, msg) {
         predictionCount: state.predictionCount + 1,
         history: entry ? [entry, ...state.history].slice(0, HISTORY) : state.history,
         bufferedSeconds: state.windowSeconds ?? state.bufferedSeconds,
+        level: num(msg.current_dbfs, state.level),
         lastError: '',
       }
     }
@@ -100,6 +103,11 @@ export function applyServerMessage(state, msg) {
 function num(v, fallback) {
   const n = Number(v)
   return v != null && Number.isFinite(n) ? n : fallback
+}
+
+/** Whether the shown prediction is old news: the microphone stopped or the socket dropped. */
+export function isStale(state) {
+  return state.prediction != null && state.phase !== 'streaming'
 }
 
 /** Human text for the current phase. */
