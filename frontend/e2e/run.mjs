@@ -269,6 +269,17 @@ async function main() {
       const want = track.left + (cur / dur) * track.width
       assert(Math.abs(head.left + 1 - want) <= 0.02 * track.width + 4, `playhead at ${head.left}, expected ~${want}`)
       await page.evaluate(() => document.querySelector('[data-testid="audio-player"]').pause())
+      // time axes: "0 … 20 s", the unit on the last label, no two labels touching
+      for (const axis of ['.events-axis', '.timeline-axis']) {
+        const spans = await page.locator(`${axis} span`).evaluateAll((els) => els.map((e) => {
+          const r = e.getBoundingClientRect()
+          return { text: e.textContent, left: r.left, right: r.right }
+        }))
+        assert(spans.length >= 3 && spans.at(-1).text.endsWith(' s'), `${axis}: ${JSON.stringify(spans.map((x) => x.text))}`)
+        for (let i = 1; i < spans.length; i++) {
+          assert(spans[i].left >= spans[i - 1].right, `${axis}: "${spans[i - 1].text}" and "${spans[i].text}" overlap`)
+        }
+      }
       const bad = await contrastFailures(page)
       assert(bad.length === 0, `text below 4.5:1 contrast: ${bad.join('; ')}`)
       await shot(page, 'desktop-events.png')

@@ -4,11 +4,10 @@ import { classColor, humanizeLabel } from '../lib/labels.js'
 import { formatPercent } from '../lib/format.js'
 import { eventsAsSpans, formatSpan, formatTime } from '../lib/events.js'
 import { plotInsets } from '../lib/draw.js'
-import { thinTicks, timeTicks } from '../lib/ticks.js'
+import { TimeAxis } from './TimeAxis.jsx'
 import { useElementWidth } from '../hooks/useElementWidth.js'
 
 const LANE = 16
-const TICK_LABEL_PX = 40 // room for a tick label ("120 s")
 
 /** The detected sounds on the spectrogram's time axis (same x scale and insets), with a
  *  playhead, and as a list below. Clicking a bar or a list entry plays from there. */
@@ -20,11 +19,6 @@ export function EventTimeline({ events, duration, labels, time, onSeek, activeEv
   const span = Math.max(duration || 0, ...events.map((e) => e.end || 0))
   const { items, lanes } = useMemo(() => layoutTimeline(eventsAsSpans(events), span, 100, { minWidth: 0.8 }),
     [events, span])
-  const ticks = useMemo(() => {
-    const all = timeTicks(0, span, Math.max(2, Math.floor(plotWidth / 60)))
-    const kept = thinTicks(all, (t) => (t.value / span) * plotWidth, TICK_LABEL_PX)
-    return kept.map((t, i) => ({ ...t, label: i === kept.length - 1 ? `${t.label} s` : t.label }))
-  }, [span, plotWidth])
   const x = (t) => `${(Math.max(0, Math.min(span, t)) / span) * 100}%`
 
   return (
@@ -55,11 +49,7 @@ export function EventTimeline({ events, duration, labels, time, onSeek, activeEv
             <span className="playhead" style={{ left: x(time) }} data-testid="timeline-playhead" aria-hidden="true" />
           ) : null}
         </div>
-        <div className="events-axis" aria-hidden="true">
-          {ticks.map((t) => (
-            <span key={t.value} style={{ left: x(t.value) }}>{t.label}</span>
-          ))}
-        </div>
+        <TimeAxis span={span} plotWidth={plotWidth} />
       </div>
       <ol className="event-list" aria-label="Detected sounds">
         {events.map((ev) => (

@@ -2,7 +2,8 @@ import { useMemo, useRef } from 'react'
 import { layoutTimeline, legendClasses, nextIndexForKey } from '../lib/timeline.js'
 import { classColor, humanizeLabel } from '../lib/labels.js'
 import { formatPercent } from '../lib/format.js'
-import { timeTicks } from '../lib/ticks.js'
+import { TimeAxis } from './TimeAxis.jsx'
+import { useElementWidth } from '../hooks/useElementWidth.js'
 
 const LANE = 30
 
@@ -10,7 +11,8 @@ const LANE = 30
 export function Timeline({ windows, duration, labels, selected, onSelect }) {
   const { items, lanes } = useMemo(() => layoutTimeline(windows, duration, 100, { minWidth: 1.5 }), [windows, duration])
   const span = Math.max(duration || 0, ...windows.map((w) => w.window_end || 0))
-  const ticks = useMemo(() => timeTicks(0, span, 6), [span])
+  const axisRef = useRef(null)
+  const width = useElementWidth(axisRef)
   const refs = useRef([])
   const legend = legendClasses(windows)
   const pos = items.findIndex((it) => it.index === selected)
@@ -24,7 +26,7 @@ export function Timeline({ windows, duration, labels, selected, onSelect }) {
   }
 
   return (
-    <div className="timeline" data-testid="timeline">
+    <div className="timeline" data-testid="timeline" ref={axisRef}>
       <div className="timeline-head">
         <h3 id="timeline-title">Analysis windows</h3>
         <p className="muted small">
@@ -54,12 +56,7 @@ export function Timeline({ windows, duration, labels, selected, onSelect }) {
           )
         })}
       </div>
-      <div className="timeline-axis" aria-hidden="true">
-        {ticks.map((t) => (
-          <span key={t.value} style={{ left: `${(t.value / span) * 100}%` }}>{t.label}</span>
-        ))}
-        <span className="timeline-unit">s</span>
-      </div>
+      <TimeAxis span={span} plotWidth={width} className="timeline-axis" />
       <ul className="legend" aria-label="Legend">
         {legend.map((l) => (
           <li key={l}>
