@@ -12,7 +12,9 @@ How the times are found (the onset resolution is at most one event hop, 1 s by d
    are therefore placed to the frame (0.1 s).
 2. Labels. The analysis windows (4 s) are laid every EVENT_HOP_SECONDS (1 s), so every
    frame is covered by several windows. Where all the windows covering a frame name one
-   class, the frame has it. Where they disagree (near a change of sound): a short run of
+   class, the frame has it. A sound named by fewer windows than that (a 1-s horn that one
+   window names) takes the stretch its windows share, narrowed to the level's clear rise
+   and fall there. Where they disagree (near a change of sound): a short run of
    B inside A (a 1-s car horn in street music: B where all the horn windows overlap, A
    around it, so the horn is reported, not averaged away); else between two sounds the
    boundary goes to the clear level jump in the disputed stretch (a frame-level
@@ -140,7 +142,7 @@ def frame_labels(cover: np.ndarray, wlab: np.ndarray) -> np.ndarray:
     return out
 
 
-def resolve_ambiguous(lab: np.ndarray, vote: np.ndarray, levels: np.ndarray, short: int) -> np.ndarray:
+def resolve_ambiguous(lab: np.ndarray, vote: np.ndarray, levels: np.ndarray, short: int, block: int) -> np.ndarray:
     """Give each stretch of AMBIGUOUS frames a label. A short run of B with A on both
     sides (A ... B ... A, B at most `short` frames) keeps only the frames every B window
     covers: B is where all its windows overlap, A the rest. Between two different labels,
@@ -165,12 +167,48 @@ def resolve_ambiguous(lab: np.ndarray, vote: np.ndarray, levels: np.ndarray, sho
         else:
             lab[a:b] = vote[a:b]
             if left >= 0 and right >= 0 and left != right and b - a >= 2:
-                lo = max(a - 1, 0)
-                jumps = np.abs(np.diff(levels[lo:b + 1]))
-                j = int(np.argmax(jumps))
-                if jumps[j] >= JUMP_DB:
-                    cut = lo + j + 1
-                    lab[a:cut], lab[cut:b] = left, right
+                st = level_steps(levels, block)[a:b]
+                j = int(np.argmax(np.abs(st)))
+                if abs(st[j]) >= JUMP_DB:
+                    lab[a:a + j], lab[a + j:b] = left, right
+    return lab
+
+
+def level_steps(levels: np.ndarray, block: int) -> np.ndarray:
+    """The level change (dB) at the start of each frame: the short-term level `block`
+    frames on minus `block` frames before (the envelope is smoothed over `block` frames,
+    so a step shows in full only that far apart)."""
+    n = len(levels)
+    i = np.arange(n)
+    half = (block + 1) // 2
+    return levels[np.minimum(n - 1, i + half)] - levels[np.maximum(0, i - half - 1)]
+
+
+def short_runs(lab: np.ndarray, starts: np.ndarray, wlab: np.ndarray, window_seconds: float,
+               levels: np.ndarray, p: EventParams, t0: float, block: int) -> np.ndarray:
+    """Sounds too short for all covering windows to agree on (a run of fewer windows than
+    a window spans): in the stretch the run's windows share, or the part of it between a
+    clear rise and fall of the level. A 1-s car horn that one window names keeps its place
+    instead of being outvoted by the music around it."""
+    lab = lab.copy()
+    steps = level_steps(levels, block)
+    n = len(lab)
+    for a, b, v in runs(list(wlab)):
+        if v < 0:
+            continue
+        fa = max(0, int(np.ceil((starts[b - 1] - t0) / p.frame_seconds - 1e-9)))
+        fb = min(n, int(np.floor((starts[a] + window_seconds - t0) / p.frame_seconds + 1e-9)))
+        if fb - fa < 1 or (lab[fa:fb] == v).any():
+            continue  # the windows agree on it somewhere: found already
+        st = steps[fa:fb]
+        rise = int(np.argmax(st))
+        if st[rise] >= JUMP_DB:
+            fa += rise
+            fall = int(np.argmin(steps[fa + 1:fb])) + fa + 1 if fb - fa > 1 else fb
+            if fall < fb and steps[fall] <= -JUMP_DB:
+                fb = fall
+        keep = lab[fa:fb] != -1  # never over quiet frames
+        lab[fa:fb][keep] = v
     return lab
 
 
@@ -202,7 +240,11 @@ def detect_events(starts, window_seconds: float, probs: np.ndarray, levels: np.n
     quiet = levels < p.silence_dbfs  # quiet frames are gaps, whatever the windows say
     lab[quiet] = -1
     vote[quiet] = -1
-    lab = resolve_ambiguous(lab, vote, levels, int(round(window_seconds / p.frame_seconds)))
+    block = max(1, int(round(p.level_block_seconds / p.frame_seconds)))
+    order = np.argsort(np.asarray(starts, dtype=np.float64), kind="stable")
+    lab = short_runs(lab, np.asarray(starts, dtype=np.float64)[order], window_labels(probs, p.unknown_threshold)[order],
+                     window_seconds, levels, p, t0, block)
+    lab = resolve_ambiguous(lab, vote, levels, int(round(window_seconds / p.frame_seconds)), block)
     min_frames = p.min_event_seconds / p.frame_seconds
     segs = [[a, b, v] for a, b, v in runs(list(lab)) if v >= 0 and b - a >= min_frames - 1e-9]
     segs = _bridge(segs, p.max_gap_seconds / p.frame_seconds)
