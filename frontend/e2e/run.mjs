@@ -378,6 +378,25 @@ async function main() {
       }
     })
 
+    await test('a model that is never sure enough -> "Not sure" with the guesses greyed', async () => {
+      // A second server whose unknown threshold no answer reaches (UNKNOWN_THRESHOLD=0.999).
+      const unsure = await startServer({ python: PYTHON, cwd: REPO, env: { ENVAUDIO_UNKNOWN_THRESHOLD: '0.999' } })
+      try {
+        const { page: p, context } = await openApp(browser, unsure.url)
+        await uploadAndWait(p, path.join(EXAMPLES, CLIPS.streetMusic))
+        const head = (await p.getByTestId('top-label').textContent()).trim()
+        assert(head === 'Not sure', `headline is "${head}"`)
+        assert(await p.locator('[data-testid="topk"].muted-list').isVisible(), 'the guesses are not greyed')
+        assert((await p.getByTestId('topk').locator('li').count()) === 5, 'the top guesses are not shown')
+        const bad = await contrastFailures(p)
+        assert(bad.length === 0, `text below 4.5:1 contrast: ${bad.join('; ')}`)
+        await shot(p, 'desktop-not-sure.png')
+        await context.close()
+      } finally {
+        await unsure.stop()
+      }
+    })
+
     await test('keyboard: controls are real buttons with visible focus', async () => {
       await page.goto(server.url)
       await page.getByTestId('api-status').filter({ hasText: 'API online' }).waitFor({ timeout: 30_000 })

@@ -175,6 +175,17 @@ describe('live rolling spectrogram', () => {
     expect(px[0]).toBe(px[3 * 4]) // first and newest column: the same colour
   })
 
+  it('draws digital silence dark, not at the top of a 1-dB colour range', () => {
+    const roll = new RollingSpectrogram(4)
+    // a flat window at -129.8 dBFS: the server quantizes it to a 1-dB range
+    roll.push(normalizeSpectrogram({ data: toB64(new Uint8Array(8)), shape: [2, 4], db_min: -129.8, db_max: -128.8,
+      frame_seconds: 1, gain_db: 0 }), 4, 1)
+    expect(roll.dbMax).toBe(-40)
+    expect(roll.dbMin).toBe(-80)
+    const px = roll.toRGBA(buildLut(['#000000', '#ffffff']))
+    expect(px[0]).toBe(0)
+  })
+
   it('leaves the not-yet-filled left part transparent', () => {
     const roll = new RollingSpectrogram(10)
     const bytes = new Uint8Array(4).fill(255)

@@ -7,6 +7,9 @@
 // the colour range follows the loudest column on screen, so the view has no seams.
 
 import { byteToDb } from './spectrogram.js'
+
+const QUIET_TOP_DBFS = -40 // the colour bar's top for quiet input: silence stays dark
+const MIN_RANGE_DB = 40 // a flat (silent) window's range is too narrow to draw
 import { valueToIndex } from './colormap.js'
 
 /** How many of a new window's columns are new since the previous prediction. */
@@ -61,11 +64,12 @@ export class RollingSpectrogram {
     }
     const cap = this.capacity
     if (this.columns.length > cap) this.columns.splice(0, this.columns.length - cap)
-    // Colour range: the window's dynamic range, topped by the loudest column on screen.
+    // Colour range: the window's dynamic range (at least MIN_RANGE_DB), topped by the
+    // loudest column on screen but never below QUIET_TOP_DBFS, so silence is drawn dark.
     let top = -Infinity
     for (const col of this.columns) for (let r = 0; r < col.length; r++) if (col[r] > top) top = col[r]
-    this.dbMax = top
-    this.dbMin = top - (spec.dbMax - spec.dbMin)
+    this.dbMax = Math.max(top, QUIET_TOP_DBFS)
+    this.dbMin = this.dbMax - Math.max(MIN_RANGE_DB, spec.dbMax - spec.dbMin)
     const t = Number.isFinite(time) ? time : (this.endTime ?? 0) + n * spec.frameSeconds
     this.endTime = t
     this.lastTime = Number.isFinite(time) ? time : t
