@@ -1,4 +1,4 @@
-"""The `envaudio` command: prepare, train, combine, calibrate, evaluate, predict, serve."""
+"""The `envaudio` command: prepare, train, combine, calibrate, export, evaluate, predict, serve."""
 
 from __future__ import annotations
 
@@ -90,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--quiet", action="store_true")
 
+    p = sub.add_parser("export", help="write the model as ONNX files (plus model.json and numpy features)")
+    p.add_argument("model", nargs="?", default=None, metavar="MODEL",
+                   help="model file (default: the bundled model)")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="default: %(default)s")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--int8", action="store_true", help="also write dynamically quantised int8 copies")
+    _add_data_args(p)
+    p.add_argument("--folds", default=None, help="held-out folds to measure the int8 accuracy change on")
+    p.add_argument("--quiet", action="store_true")
+
     p = sub.add_parser("evaluate", help="classification report + confusion matrix on some folds")
     _add_data_args(p)
     p.add_argument("--folds", default="10", help="default: %(default)s")
@@ -151,6 +161,7 @@ def _version() -> str:
 # that main() imports none of them (envaudio.model imports torch, which `serve` keeps out
 # of its master process); an exception's own module is loaded whenever it is raised.
 _USER_ERRORS = {"envaudio.audio": "AudioError", "envaudio.data": "DatasetError",
+                "envaudio.engines": "BackendError",
                 "envaudio.model": "ModelError", "envaudio.settings": "SettingsError"}
 
 
@@ -180,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             from .commands import cmd_train as fn
         elif args.command == "combine":
             from .commands import cmd_combine as fn
+        elif args.command == "export":
+            from .commands import cmd_export as fn
         elif args.command == "evaluate":
             from .commands import cmd_evaluate as fn
         elif args.command == "calibrate":

@@ -340,6 +340,41 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .engines import resolve_backend
+    from .export import export_onnx
+    from .model import load_model
+
+    s = get_settings()
+    resolve_backend("onnxruntime")  # the check needs it: fail before the work
+    held_out = None
+    if args.folds or args.data_root or args.table:
+        if not (args.folds and (args.data_root or args.table)):
+            raise DatasetError("--folds goes with --data-root or --table (the held-out clips for --int8)")
+        if not args.int8:
+            raise DatasetError("--folds measures the int8 accuracy change: add --int8")
+    model = load_model(args.model or s.model_path, backend="torch")
+    if args.int8 and args.folds:
+        clips, _ = load_clips(args.data_root, args.table)
+        folds = parse_folds(args.folds)
+        held_out = select_folds(clips, folds)
+        if not held_out:
+            raise DatasetError(f"no clips in folds {folds}")
+        seen = trained_on(model.card, folds)
+        if seen:
+            print(f"warning: the model was trained on fold(s) {', '.join(map(str, seen))}: the int8 "
+                  "accuracy change there is not a held-out figure", file=sys.stderr)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out}: exists and is not a folder")
+    log = (lambda *a: None) if args.quiet else print
+    export_onnx(model, out, s.window_overlap, args.int8, held_out, s, log=log,
+                warn=lambda m: print(m, file=sys.stderr))
+    if args.quiet:
+        print(out)
+    return 0
+
+
 def _check_output(path: str | None, option: str, create_parent: bool = False) -> None:
     """Fail before the work, not after it, when an output file cannot be written."""
     if path in (None, "-"):

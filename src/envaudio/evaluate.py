@@ -91,11 +91,12 @@ class EvalResult:
 
 def evaluate_clips(model: LoadedModel, clips: list[Clip], workers: int | None = None,
                    progress: bool = True, settings: Settings | None = None,
-                   chunk: int = 256) -> EvalResult:
+                   chunk: int = 256, engine=None) -> EvalResult:
     """Scores each file like `predict` does (window probabilities averaged). Files go in
     chunks: decode + features for a chunk on every core (threads), then the model on the
     chunk in large batches. Taking turns, rather than running both at once, keeps torch's
-    thread pool from fighting the decoders for the same cores."""
+    thread pool from fighting the decoders for the same cores. `engine`: who runs the
+    networks (default the model's backend)."""
     from tqdm import tqdm
 
     s = settings or get_settings()  # window overlap and decoder, as `predict` uses them
@@ -125,7 +126,7 @@ def evaluate_clips(model: LoadedModel, clips: list[Clip], workers: int | None = 
         if not done:
             continue
         keys = list(done[0][1])
-        out = model.predict_windows({k: np.concatenate([f[k] for _, f in done]) for k in keys})
+        out = model.predict_windows({k: np.concatenate([f[k] for _, f in done]) for k in keys}, engine=engine)
         k = 0
         for i, f in done:
             n = len(f[keys[0]])

@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .networks import frontend_from_dict, frontend_features, get_network, network_of
 
@@ -61,6 +60,7 @@ class LoadedModel:
     calibration: dict | None = None
     card: dict = field(default_factory=dict)
     path: str = ""
+    backend: str = "torch"  # who runs the networks: torch | onnxruntime | auto (engines.py)
 
     def __post_init__(self):
         durations = {round(m.frontend.duration, 6) for m in self.members}
@@ -100,20 +100,18 @@ class LoadedModel:
         w = np.asarray(self.combine.get("weights") or [1.0] * len(self.members), dtype=np.float64)
         return w / w.sum()
 
-    def predict_member_windows(self, feats: dict[str, np.ndarray], batch_size: int = BATCH) -> np.ndarray:
-        """Each member's probabilities (n_members, n, n_classes), in batches."""
-        out = []
-        with torch.inference_mode():
-            for m in self.members:
-                x = feats[m.frontend.key()]
-                parts = [F.softmax(m.net(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))), -1)
-                         for i in range(0, len(x), batch_size)]
-                out.append(torch.cat(parts).numpy())
-        return np.stack(out)
+    def predict_member_windows(self, feats: dict[str, np.ndarray], batch_size: int = BATCH,
+                               engine=None) -> np.ndarray:
+        """Each member's probabilities (n_members, n, n_classes), in batches of windows, by
+        `engine` (a backend name or an engine; default the model's own `backend`)."""
+        from .engines import engine_for
 
-    def predict_windows(self, feats: dict[str, np.ndarray], batch_size: int = BATCH) -> np.ndarray:
+        run = engine if callable(engine) else engine_for(self, engine or self.backend)
+        return run(feats, batch_size)
+
+    def predict_windows(self, feats: dict[str, np.ndarray], batch_size: int = BATCH, engine=None) -> np.ndarray:
         """Model inputs of n windows -> combined (calibrated) probabilities (n, n_classes)."""
-        p = np.tensordot(self.weights(), self.predict_member_windows(feats, batch_size), axes=1)
+        p = np.tensordot(self.weights(), self.predict_member_windows(feats, batch_size, engine), axes=1)
         return calibrate(p, self.calibration).astype(np.float32)
 
 
@@ -194,22 +192,25 @@ def build_member(d: dict, n_classes: int, inference: bool = True) -> Member:
     return Member(d["network"], dict(d["arch"]), frontend_from_dict(d["features"]), net)
 
 
-def from_payload(payload: dict, path: str = "", inference: bool = True) -> LoadedModel:
+def from_payload(payload: dict, path: str = "", inference: bool = True, backend: str = "torch") -> LoadedModel:
     labels = list(payload["labels"])
     members = [build_member(d, len(labels), inference) for d in payload["members"]]
     return LoadedModel(members=members, labels=labels, combine=dict(payload.get("combine") or {"rule": "mean"}),
                        calibration=payload.get("calibration"), card=dict(payload.get("card", {})),
-                       path=path)
+                       path=path, backend=backend)
 
 
-def load_model(path: str | os.PathLike | None = None) -> LoadedModel:
-    """Load a model file (default: the bundled model)."""
-    from .settings import BUNDLED_MODEL
+def load_model(path: str | os.PathLike | None = None, backend: str | None = None) -> LoadedModel:
+    """Load a model file (default: the bundled model), to be run by `backend` (default
+    INFERENCE_BACKEND; "auto" is resolved here, so a missing engine fails now)."""
+    from .engines import resolve_backend
+    from .settings import BUNDLED_MODEL, get_settings
 
     path = Path(path) if path else BUNDLED_MODEL
+    backend = resolve_backend(backend or get_settings().inference_backend)
     payload = read_payload(path)
     try:
-        return from_payload(payload, str(path))
+        return from_payload(payload, str(path), backend=backend)
     except ModelError:
         raise
     except Exception as e:

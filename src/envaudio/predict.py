@@ -184,4 +184,4 @@ class Classifier:
 
 def load_classifier(model_path: str | os.PathLike | None = None, settings: Settings | None = None) -> Classifier:
     settings = settings or get_settings()
-    return Classifier(load_model(model_path or settings.model_path), settings)
+    return Classifier(load_model(model_path or settings.model_path, settings.inference_backend), settings)

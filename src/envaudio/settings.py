@@ -4,8 +4,8 @@ Every knob has a default here and nowhere else. Names follow the original design
 (`SAMPLE_RATE`, `N_MELS`, ...); each can be overridden by an environment variable
 `ENVAUDIO_<NAME>`. The four deployment variables of the original design
 (`ALLOWED_ORIGINS`, `MAX_UPLOAD_MB`, `AUDIO_LOADER`, `FFMPEG_TIMEOUT_SECONDS`) are
-also read without the prefix, so existing deployments keep working; so is
-`ALLOWED_HOSTS`, its companion.
+also read without the prefix, so existing deployments keep working; so are
+`ALLOWED_HOSTS`, their companion, and `INFERENCE_BACKEND`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ BUNDLED_MODEL = PACKAGE_DIR / "assets" / "model.pt"
 
 # Read bare (without the ENVAUDIO_ prefix) for compatibility with the original design.
 _BARE_ENV = {"allowed_origins", "allowed_hosts", "max_upload_mb", "audio_loader",
-             "ffmpeg_timeout_seconds"}
+             "ffmpeg_timeout_seconds", "inference_backend"}
+
+
+INFERENCE_BACKENDS = ("auto", "onnxruntime", "torch")
 
 
 class SettingsError(ValueError):
@@ -157,6 +160,9 @@ class Settings:
     stream_idle_timeout_seconds: float = 60.0  # a stream that sends nothing for this long is closed
     shutdown_grace_seconds: float = 5.0  # on SIGTERM, running requests get this long, then a 503
     model_path: str = str(BUNDLED_MODEL)
+    # Who runs the networks (predict, evaluate, the server and the stream): torch,
+    # onnxruntime, or auto (onnxruntime when installed: the faster here, README "Speed").
+    inference_backend: str = "auto"
     serve_host: str = "127.0.0.1"  # the address `envaudio serve --host` binds (an allowed host)
     serve_workers: int = 1  # uvicorn worker processes (`envaudio serve --workers`)
     torch_threads: int = 0  # intra-op threads per server process; 0: available cores // serve_workers
@@ -191,6 +197,9 @@ class Settings:
                 f"AUDIO_LOADER must be ffmpeg, soundfile or librosa, not {self.audio_loader!r}"
             )
         parse_wave_variants(self.wave_augment)
+        if self.inference_backend not in INFERENCE_BACKENDS:
+            raise SettingsError(f"INFERENCE_BACKEND must be one of {', '.join(INFERENCE_BACKENDS)}, "
+                                f"not {self.inference_backend!r}")
         if self.pad_mode not in ("loop", "zero"):
             raise SettingsError(f"PAD_MODE must be loop or zero, not {self.pad_mode!r}")
         for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "max_upload_mb",

@@ -1,0 +1,223 @@
+"""`envaudio export MODEL --format onnx --out DIR`: the model for other runtimes.
+
+DIR gets:
+  member<i>_<network>.onnx   one file per member (opset 17): input `features` (n, ...) the
+                             member's front end output, output `probabilities` (n, n_classes)
+  model.json                 labels, the front ends' settings, which front end feeds which
+                             member, the combination rule (normalised weights), calibration,
+                             the window length and overlap, and the check below
+  envaudio_features.py       the feature functions in numpy alone (a copy of npfeatures.py)
+
+A check runs during every export: ONNX Runtime, reading the written files, must give the
+PyTorch model's probabilities on real windows (tones, noise, clicks, silence) within
+MAX_DIFF, or the export fails. `--int8` adds dynamically quantised copies
+(member<i>_<network>.int8.onnx); their accuracy change is measured on held-out folds when
+data is given, and printed either way.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import npfeatures
+from .model import LoadedModel, ModelError, calibrate
+
+OPSET = 17
+MAX_DIFF = 1e-4
+FORMAT = "envaudio-onnx"
+FEATURES_MODULE = "envaudio_features.py"
+
+
+def example_waves(seconds: float, sr: int) -> np.ndarray:
+    """A few real windows (B, samples) at `sr`: a tone, noise, clicks, a chirp, silence."""
+    n = int(round(seconds * sr))
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(0)
+    clicks = np.zeros(n)
+    clicks[:: max(1, sr // 10)] = 0.8
+    waves = [0.3 * np.sin(2 * np.pi * 440 * t), 0.2 * rng.standard_normal(n), clicks,
+             0.3 * np.sin(2 * np.pi * (200 + 900 * t) * t), np.zeros(n)]
+    return np.stack(waves).astype(np.float32)
+
+
+def example_features(frontends: list) -> dict[str, np.ndarray]:
+    """{front end key: model input of the example windows}: the same sounds at each rate."""
+    return {fe.key(): npfeatures.features(example_waves(fe.duration, fe.sample_rate), fe) for fe in frontends}
+
+
+def example_inputs(frontends: list) -> tuple[torch.Tensor, ...]:
+    feats = example_features(frontends)
+    return tuple(torch.from_numpy(feats[fe.key()][:2]) for fe in frontends)
+
+
+def onnx_bytes(module: nn.Module, inputs: tuple, input_names: list[str], output_names: list[str],
+               batch_axes: dict[str, int] | None = None) -> bytes:
+    """`module` as an ONNX graph (opset OPSET) with a variable number of windows: axis 0 of
+    every input, and of every output unless `batch_axes` says otherwise."""
+    axes = {name: {0: "n"} for name in input_names}
+    axes.update({name: {(batch_axes or {}).get(name, 0): "n"} for name in output_names})
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's notes on its own future
+        torch.onnx.export(module.eval(), inputs, buf, opset_version=OPSET, dynamo=False,
+                          input_names=input_names, output_names=output_names, dynamic_axes=axes)
+    return buf.getvalue()
+
+
+def member_file(i: int, member, int8: bool = False) -> str:
+    return f"member{i}_{member.network}{'.int8' if int8 else ''}.onnx"
+
+
+def manifest(model: LoadedModel, files: list[str], overlap: float) -> dict:
+    keys = [fe.key() for fe in model.frontends]
+    return {
+        "format": FORMAT, "version": 1, "opset": OPSET, "labels": list(model.labels),
+        "frontends": [fe.to_dict() for fe in model.frontends],
+        "members": [{"file": f, "network": m.network, "frontend": keys.index(m.frontend.key()),
+                     "input": "features", "output": "probabilities"}
+                    for f, m in zip(files, model.members)],
+        "combine": {"rule": model.combine.get("rule", "mean"),
+                    "weights": [round(float(w), 8) for w in model.weights()]},
+        "calibration": model.calibration,
+        "window": {"seconds": model.duration, "overlap": overlap},
+        "features_module": FEATURES_MODULE,
+        "source": {"model": Path(model.path).name, "card": model.card},
+    }
+
+
+class OnnxFiles:
+    """An exported model run with ONNX Runtime from its files (an engine for LoadedModel:
+    {front end key: inputs} -> (n_members, n, n_classes))."""
+
+    name = "onnx-files"
+
+    def __init__(self, folder: Path, meta: dict, threads: int | None = None, int8: bool = False):
+        import onnxruntime as ort
+
+        from .engines import session_options
+
+        so = session_options(threads or torch.get_num_threads())
+        self.keys = [npfeatures.settings_of(fe) for fe in meta["frontends"]]
+        self.members = []
+        for m in meta["members"]:
+            f = m["file"].replace(".onnx", ".int8.onnx") if int8 else m["file"]
+            self.members.append((ort.InferenceSession(str(folder / f), so, providers=["CPUExecutionProvider"]),
+                                 m["frontend"]))
+
+    def __call__(self, feats_by_index: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        return np.stack([np.concatenate([s.run(None, {"features": feats_by_index[fi][i:i + batch_size]})[0]
+                                         for i in range(0, len(feats_by_index[fi]), batch_size)])
+                         for s, fi in self.members])
+
+
+def bound_engine(model: LoadedModel, files: OnnxFiles):
+    """OnnxFiles as the model's engine (front end keys -> input order)."""
+    keys = [fe.key() for fe in model.frontends]
+    return lambda feats, batch_size: files([feats[k] for k in keys], batch_size)
+
+
+def max_difference(model: LoadedModel, files: OnnxFiles) -> float:
+    """Largest |ONNX Runtime - PyTorch| over the example windows' member and combined probabilities."""
+    feats = example_features(model.frontends)
+    torch_members = model.predict_member_windows(feats, engine="torch")
+    ort_members = bound_engine(model, files)(feats, 32)
+    w = model.weights()
+    combined = [calibrate(np.tensordot(w, p, axes=1), model.calibration) for p in (torch_members, ort_members)]
+    return float(max(np.abs(torch_members - ort_members).max(), np.abs(combined[0] - combined[1]).max()))
+
+
+def export_onnx(model: LoadedModel, out: str | Path, overlap: float, int8: bool = False,
+                held_out: list | None = None, settings=None, log=print, warn=print) -> dict:
+    """Write the export (see the module docstring); returns model.json's content.
+    `held_out`: clips to measure the int8 copies' accuracy change on."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [member_file(i, m) for i, m in enumerate(model.members)]
+    feats = example_inputs(model.frontends)
+    keys = [fe.key() for fe in model.frontends]
+    for f, m in zip(files, model.members):
+        x = feats[keys.index(m.frontend.key())]
+        net = nn.Sequential(m.net, nn.Softmax(dim=-1))
+        (out / f).write_bytes(onnx_bytes(net, (x,), ["features"], ["probabilities"]))
+        log(f"wrote {out / f} ({(out / f).stat().st_size / 1e6:.1f} MB)")
+    shutil.copyfile(Path(npfeatures.__file__), out / FEATURES_MODULE)
+    meta = manifest(model, files, overlap)
+    diff = max_difference(model, OnnxFiles(out, meta))
+    meta["check"] = {"max_abs_difference": diff, "limit": MAX_DIFF, "onnxruntime": _ort_version(),
+                     "torch": torch.__version__}
+    log(f"check: ONNX Runtime vs PyTorch probabilities, max abs difference {diff:.2e} (limit {MAX_DIFF:g})")
+    if not diff <= MAX_DIFF:
+        for f in files:
+            (out / f).unlink()
+        raise ModelError(f"the exported model differs from the PyTorch model by {diff:.2e} "
+                         f"(more than {MAX_DIFF:g}): export removed")
+    if int8:
+        meta["int8"] = quantize(out, meta)
+        q = meta["int8"]
+        q["max_abs_difference"] = max_difference(model, OnnxFiles(out, meta, int8=True))
+        log(f"int8: wrote {', '.join(q['files'])}; probabilities differ from PyTorch's by up to "
+            f"{q['max_abs_difference']:.3f}")
+        if held_out:
+            from .evaluate import evaluate_clips
+
+            acc = {name: evaluate_clips(model, held_out, progress=False, settings=settings,
+                                        engine=bound_engine(model, OnnxFiles(out, meta, int8=name == "int8"))
+                                        ).metrics["accuracy"] for name in ("float32", "int8")}
+            q.update(accuracy=acc, accuracy_change=acc["int8"] - acc["float32"], held_out_clips=len(held_out))
+            line = (f"int8: held-out accuracy {acc['int8']:.4f} against {acc['float32']:.4f} in float32 "
+                    f"({q['accuracy_change']:+.4f}) on {len(held_out)} clips")
+            (warn if q["accuracy_change"] < 0 else log)(("warning: " if q["accuracy_change"] < 0 else "") + line
+                                                        + (": the int8 files are less accurate; the float32 "
+                                                           "files stay the default" if q["accuracy_change"] < 0 else ""))
+        else:
+            q["accuracy"] = None
+            warn("warning: int8: accuracy change not measured (give held-out folds with --folds and "
+                 "--data-root or --table); the float32 files stay the default")
+    (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
+    log(f"wrote {out / 'model.json'} and {out / FEATURES_MODULE}")
+    return meta
+
+
+def quantize(out: Path, meta: dict) -> dict:
+    """Dynamic int8 copies of the members' files (weights int8, activations quantised on
+    the fly)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    files = []
+    for m in meta["members"]:
+        f = m["file"].replace(".onnx", ".int8.onnx")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            logging.disable(logging.WARNING)  # the quantiser's advice goes to the root logger
+            try:
+                quantize_dynamic(str(out / m["file"]), str(out / f), weight_type=QuantType.QInt8)
+            finally:
+                logging.disable(logging.NOTSET)
+        files.append(f)
+    return {"files": files, "method": "onnxruntime.quantization.quantize_dynamic, QInt8 weights"}
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+def load_export(folder: str | Path) -> dict:
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "model.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{folder} is not an envaudio ONNX export: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{folder}/model.json is not an envaudio ONNX export")
+    return meta
