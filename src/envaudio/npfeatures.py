@@ -148,9 +148,10 @@ def log_mel_db(waves, fe, fixed: bool = True) -> np.ndarray:
     half = fe.n_fft // 2
     frames = _frames(np.pad(rows, ((0, 0), (half, half))), fe.n_fft, fe.hop_length)
     spec = rfft(frames * periodic_hann(fe.n_fft), axis=-1)
-    power = np.square(spec.real) + np.square(spec.imag)
     fb = slaney_filterbank(fe.sample_rate, fe.n_fft, fe.n_mels, fe.fmin, fe.fmax)
-    mel = np.matmul(power.astype(np.float32, copy=False), fb.T).transpose(0, 2, 1)
+    with np.errstate(over="ignore", invalid="ignore"):  # absurd levels: callers check finiteness
+        power = np.square(spec.real) + np.square(spec.imag)
+        mel = np.matmul(power.astype(np.float32, copy=False), fb.T).transpose(0, 2, 1)
     db = 10.0 * np.log10(np.maximum(mel, AMIN))
     db = np.maximum(db, db.max(axis=(-2, -1), keepdims=True) - fe.top_db).astype(np.float32, copy=False)
     return db if batched else db[0]
