@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from envaudio import npfeatures
+from envaudio import engines, npfeatures
 from envaudio.evaluate import evaluate_clips
 from envaudio.data import load_clips
 from envaudio.features import log_mel_spectrogram
@@ -71,8 +71,7 @@ def test_export_writes_members_manifest_and_features(exported):
 
 def test_onnx_members_match_torch_on_real_audio(exported, mixed_path):
     """Each member file, fed by the numpy features, gives the PyTorch member's probabilities."""
-    import onnxruntime as ort
-
+    ort = engines.onnxruntime()
     out, _ = exported
     meta = json.loads((out / "model.json").read_text())
     model = load_model(mixed_path, backend="torch")

@@ -13,6 +13,7 @@ the members 2-4x faster than PyTorch eager (README, "Speed").
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 
 import numpy as np
@@ -29,6 +30,16 @@ class BackendError(RuntimeError):
 
 def onnxruntime_installed() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+
+
+def onnxruntime():
+    """The onnxruntime module, with its telemetry off: ONNX Runtime 1.32 otherwise starts a
+    telemetry session on import, which writes a `.ses` file into TMPDIR (found by the
+    hardening tests: temp files must not outlive a request)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime as ort
+
+    return ort
 
 
 def resolve_backend(name: str) -> str:
@@ -79,8 +90,7 @@ class TorchEngine:
 
 
 def session_options(threads: int):
-    import onnxruntime as ort
-
+    ort = onnxruntime()
     so = ort.SessionOptions()
     so.intra_op_num_threads = max(1, threads)
     so.inter_op_num_threads = 1
@@ -93,15 +103,13 @@ class OrtEngine:
     name = "onnxruntime"
 
     def __init__(self, model, threads: int | None = None):
-        import onnxruntime as ort
-
         from .export import example_inputs, onnx_bytes
 
         self.keys = [fe.key() for fe in model.frontends]
         self.names = [f"features_{i}" for i in range(len(self.keys))]
         graph = onnx_bytes(stack_of(model), example_inputs(model.frontends), self.names, ["probabilities"],
                            batch_axes={"probabilities": 1})
-        self.session = ort.InferenceSession(graph, session_options(threads or torch.get_num_threads()),
+        self.session = onnxruntime().InferenceSession(graph, session_options(threads or torch.get_num_threads()),
                                             providers=["CPUExecutionProvider"])
 
     def __call__(self, feats: dict[str, np.ndarray], batch_size: int) -> np.ndarray:

@@ -101,9 +101,9 @@ class OnnxFiles:
     name = "onnx-files"
 
     def __init__(self, folder: Path, meta: dict, threads: int | None = None, int8: bool = False):
-        import onnxruntime as ort
+        from .engines import onnxruntime, session_options
 
-        from .engines import session_options
+        ort = onnxruntime()
 
         so = session_options(threads or torch.get_num_threads())
         self.keys = [npfeatures.settings_of(fe) for fe in meta["frontends"]]
@@ -190,6 +190,9 @@ def export_onnx(model: LoadedModel, out: str | Path, overlap: float, int8: bool 
 def quantize(out: Path, meta: dict) -> dict:
     """Dynamic int8 copies of the members' files (weights int8, activations quantised on
     the fly)."""
+    from .engines import onnxruntime
+
+    onnxruntime()  # telemetry off before the quantiser imports it
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     files = []
@@ -207,9 +210,9 @@ def quantize(out: Path, meta: dict) -> dict:
 
 
 def _ort_version() -> str:
-    import onnxruntime
+    from .engines import onnxruntime
 
-    return onnxruntime.__version__
+    return onnxruntime().__version__
 
 
 def load_export(folder: str | Path) -> dict:
