@@ -37,15 +37,17 @@ def test_ece_of_a_perfectly_calibrated_and_a_wrong_model():
     assert ece(np.tile([0.5, 0.5], (100, 1)), y) == pytest.approx(0.0)
 
 
-def test_threshold_separates_right_from_wrong():
-    # right answers at 0.8-0.95, wrong ones at 0.4-0.6: the threshold falls in between
-    right = np.linspace(0.8, 0.95, 50)
-    wrong = np.linspace(0.4, 0.6, 20)
+def test_threshold_loses_at_most_a_tenth_of_the_right_answers():
+    # class 0 said with 0.5-0.95 where right, 0.4-0.6 where wrong (the truth was class 1)
+    right = np.linspace(0.5, 0.95, 100)
+    wrong = np.linspace(0.4, 0.6, 40)
     conf = np.concatenate([right, wrong])
-    probs = np.stack([conf, 1 - conf], 1)
-    y = np.array([0] * 50 + [1] * 20)
+    probs = np.stack([conf, (1 - conf) / 2, (1 - conf) / 2], 1)
+    y = np.array([0] * 100 + [1] * 40)
     t = choose_threshold(probs, y)
-    assert 0.6 < t <= 0.8
+    assert (right < t).mean() <= 0.1 and (right < t).mean() >= 0.09  # the highest such threshold
+    assert (wrong < t).mean() > 0.5  # and most wrong answers become "unknown"
+    assert choose_threshold(probs, y, 0.0) == pytest.approx(0.5)
 
 
 @pytest.fixture(scope="module")

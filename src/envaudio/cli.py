@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--ood", default=None, metavar="DIR", help="audio of none of the classes "
                    "(scripts/make_ood_audio.py): its unknown rate goes into the report")
+    p.add_argument("--max-right-lost", type=float, default=0.1, help="the unknown threshold may turn "
+                   "this share of the held-out right answers into 'unknown' (default: %(default)s)")
     p.add_argument("--report", default="calibration.json", help="JSON report (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--quiet", action="store_true")

@@ -289,6 +289,8 @@ def cmd_calibrate(args) -> int:
     out = Path(args.out) if args.out else target_path
     _check_output(args.report, "--report", create_parent=True)
     _check_output(str(out), "--out", create_parent=True)
+    if not 0.0 <= args.max_right_lost < 1.0:
+        raise DatasetError("--max-right-lost must be in [0, 1)")
     if args.ood and not Path(args.ood).is_dir():
         raise FileNotFoundError(f"--ood {args.ood}: no such folder")
     target = read_payload(target_path)
@@ -298,10 +300,11 @@ def cmd_calibrate(args) -> int:
     P = np.concatenate([d["probs"] for d in sets])
     Y = np.concatenate([d["y"] for d in sets])
     T = fit_temperature(P, Y)
-    thr = choose_threshold(calibrate(P, {"temperature": T}), Y)
+    thr = choose_threshold(calibrate(P, {"temperature": T}), Y, args.max_right_lost)
     report = {
         "command": "envaudio " + " ".join(sys.argv[1:]),
         "model": target_path.name, "temperature": T, "unknown_threshold": thr,
+        "max_right_lost": args.max_right_lost,
         "heldout": [{"model": d["model"], "folds": d["folds"], "n": int(len(d["y"]))} for d in sets],
         "pooled": {"before": summary(P, Y, 0.0), "after": summary(calibrate(P, {"temperature": T}), Y, thr)},
     }
@@ -311,7 +314,7 @@ def cmd_calibrate(args) -> int:
             Po = np.concatenate([o["probs"] for j, o in enumerate(sets) if j != i])
             Yo = np.concatenate([o["y"] for j, o in enumerate(sets) if j != i])
             t_i = fit_temperature(Po, Yo)
-            thr_i = choose_threshold(calibrate(Po, {"temperature": t_i}), Yo)
+            thr_i = choose_threshold(calibrate(Po, {"temperature": t_i}), Yo, args.max_right_lost)
             report["cross_fitted"].append({
                 "folds": d["folds"], "temperature": t_i, "unknown_threshold": thr_i,
                 "before": summary(d["probs"], d["y"], 0.0),
