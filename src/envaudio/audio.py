@@ -58,6 +58,10 @@ class AudioTooLong(AudioError):
         self.limit = limit
 
 
+class Undecodable(AudioError):
+    """None of the decoders tried can read the file."""
+
+
 @dataclass(frozen=True)
 class DecodeLimits:
     """Bounds for untrusted input (the server's uploads); the defaults bound nothing."""
@@ -74,25 +78,27 @@ def load_audio(
     loader: str = "ffmpeg",
     ffmpeg_timeout: float = 20.0,
     limits: DecodeLimits | None = None,
+    decoders: tuple[str, ...] | None = None,
 ) -> np.ndarray:
-    """Decode `source` (a path or the file's bytes) to mono float32 at `sr` Hz."""
+    """Decode `source` (a path or the file's bytes) to mono float32 at `sr` Hz. `decoders`:
+    only these, in this order (default: AUDIO_LOADER's order); Undecodable when none can."""
     limits = limits or DecodeLimits()
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
             raise AudioError("the file is empty")
-        return _decode(data, None, sr, loader, ffmpeg_timeout, limits)
+        return _decode(data, None, sr, loader, ffmpeg_timeout, limits, decoders)
     path = Path(source)
     if not path.is_file():
         raise AudioError(f"no such file: {path}")
     if path.stat().st_size == 0:
         raise AudioError(f"{path.name}: the file is empty")
-    return _decode(None, path, sr, loader, ffmpeg_timeout, limits)
+    return _decode(None, path, sr, loader, ffmpeg_timeout, limits, decoders)
 
 
 def _decode(data: bytes | None, path: Path | None, sr: int, loader: str, timeout: float,
-            limits: DecodeLimits) -> np.ndarray:
-    order = {
+            limits: DecodeLimits, decoders: tuple[str, ...] | None = None) -> np.ndarray:
+    order = decoders or {
         "ffmpeg": ("soundfile", "ffmpeg", "librosa"),
         "soundfile": ("soundfile", "librosa", "ffmpeg"),
         "librosa": ("librosa", "soundfile", "ffmpeg"),
@@ -118,7 +124,7 @@ def _decode(data: bytes | None, path: Path | None, sr: int, loader: str, timeout
         except Exception:  # this decoder can't read it: try the next one
             continue
         return sink.finish()
-    raise AudioError(
+    raise Undecodable(
         f"{name}: could not decode this file as audio (unsupported or corrupt format)"
     )
 

@@ -80,13 +80,19 @@ async def config(request: Request):
     }
 
 
+async def _decode(state, clf, upload) -> tuple:
+    """(decoded audio, seconds spent decoding), in a thread outside the CPU slots."""
+    t0 = time.perf_counter()
+    wave = await state.decode(inference.decode_upload, clf, state.settings, upload.data)
+    return wave, time.perf_counter() - t0
+
+
 async def _receive_and_decode(request: Request, state, clf):
     """(upload, decoded audio, seconds spent decoding); the caller holds an upload slot."""
     s = state.settings
     upload = await read_upload(request, int(s.max_upload_mb * 1024 * 1024), s.upload_timeout_seconds)
-    t0 = time.perf_counter()
-    wave = await state.decode(inference.decode_upload, clf, s, upload.data)
-    return upload, wave, time.perf_counter() - t0
+    wave, seconds = await _decode(state, clf, upload)
+    return upload, wave, seconds
 
 
 def _json(body: bytes) -> Response:
@@ -111,10 +117,15 @@ async def predict(
     clf = state.require_classifier()
     if top_k > len(clf.labels):
         raise HTTPException(422, f"top_k: must be between 1 and {len(clf.labels)} (the number of classes)")
+    s = state.settings
     async with state.upload_slot():
-        upload, wave, decode_seconds = await _receive_and_decode(request, state, clf)
-        body = await state.run(inference.predict_wave, clf, wave, top_k, reduce_payload,
-                               upload.filename, decode_seconds)
+        upload = await read_upload(request, int(s.max_upload_mb * 1024 * 1024), s.upload_timeout_seconds)
+        body = await state.run(inference.predict_upload, clf, s, upload.data, top_k, reduce_payload,
+                               upload.filename)
+        if body is None:  # only ffmpeg reads it: decoded outside the CPU slots, then classified
+            wave, decode_seconds = await _decode(state, clf, upload)
+            body = await state.run(inference.predict_wave, clf, wave, top_k, reduce_payload,
+                                   upload.filename, decode_seconds)
     return _json(body)
 
 

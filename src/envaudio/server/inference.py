@@ -13,7 +13,7 @@ import time
 import numpy as np
 from fastapi import HTTPException
 
-from ..audio import AudioError, AudioTooLong, DecodeLimits, load_audio
+from ..audio import AudioError, AudioTooLong, DecodeLimits, Undecodable, load_audio
 from ..features import full_scale_db, rms_gain_db
 from ..predict import Classifier, Prediction
 from ..settings import Settings
@@ -41,9 +41,15 @@ def upload_limits(settings: Settings) -> DecodeLimits:
                         min_rate=settings.min_sample_rate, max_rate=settings.max_sample_rate)
 
 
-def decode_upload(clf: Classifier, settings: Settings, data: bytes) -> np.ndarray:
+# libsndfile (WAV, FLAC, OGG, MP3): decodes in this process, CPU-bound, no waiting.
+IN_PROCESS = ("soundfile",)
+
+
+def decode_upload(clf: Classifier, settings: Settings, data: bytes,
+                  decoders: tuple[str, ...] | None = None) -> np.ndarray | None:
     """Upload bytes -> mono float32 at the model's rate, or an HTTPException
-    (400 empty, 413 too long, 422 not decodable, too short, odd sample rate).
+    (400 empty, 413 too long, 422 not decodable, too short, odd sample rate). With
+    `decoders` (only those), None when none of them can read the upload.
 
     Decoding stops at MAX_AUDIO_SECONDS, whatever the file's header says (a 1-MB AAC can
     hold hours of silence), so memory and time stay bounded. Runs outside the CPU limiter:
@@ -55,6 +61,10 @@ def decode_upload(clf: Classifier, settings: Settings, data: bytes) -> np.ndarra
                           upload_limits(settings))
     except AudioTooLong as e:
         raise too_long(e.limit) from None
+    except Undecodable as e:
+        if decoders:
+            return None
+        raise HTTPException(422, str(e)) from None
     except AudioError as e:
         raise HTTPException(422, str(e)) from None
     except MemoryError:
@@ -82,11 +92,18 @@ def prediction_dict(pred: Prediction, top_k: int) -> dict:
     return d
 
 
-def natural_spectrogram(clf: Classifier, wave: np.ndarray) -> dict:
+def natural_spectrogram(clf: Classifier, wave: np.ndarray, feats: dict | None = None) -> dict:
     """The whole file's log-mel (the CNN member's feature function, not padded), so a window
     [start, end] maps to columns start/frame_seconds .. end/frame_seconds; in dBFS (the RMS
-    normalisation taken off, 0 = a full-scale sine's band)."""
-    db = clf.view_spectrogram(wave, clf.sample_rate) - rms_gain_db(wave, clf.cfg) - full_scale_db(clf.cfg)
+    normalisation taken off, 0 = a full-scale sine's band). `feats`: the model inputs of
+    the file's windows, reused when the file is exactly one window (the same log-mel)."""
+    view = clf.cfg
+    own = (feats or {}).get(view.key())
+    if own is not None and len(own) == 1 and clf.sample_rate == view.sample_rate and len(wave) == view.n_samples:
+        db = own[0]
+    else:
+        db = clf.view_spectrogram(wave, clf.sample_rate)
+    db = db - rms_gain_db(wave, view) - full_scale_db(view)
     return spectrogram_payload(db, clf.cfg, duration=len(wave) / clf.sample_rate)
 
 
@@ -95,16 +112,28 @@ def predict_wave(clf: Classifier, wave: np.ndarray, top_k: int, reduce_payload: 
     """/predict's answer for a decoded upload (CPU-bound: runs under the CPU limiter)."""
     t0 = time.perf_counter()
     try:
-        pred = clf.classify_waveform(wave, clf.sample_rate, keep_features=False)
+        pred = clf.classify_waveform(wave, clf.sample_rate, keep_features=not reduce_payload)
         d = prediction_dict(pred, top_k)
         if not reduce_payload:
-            d["spectrogram"] = natural_spectrogram(clf, wave)
+            d["spectrogram"] = natural_spectrogram(clf, wave, pred.features)
     except AudioError as e:  # the waveform checks of the Python API, non-finite results
         raise HTTPException(422, str(e)) from None
     d["sample_rate"] = clf.sample_rate
     d["filename"] = filename
     d["compute_ms"] = round((time.perf_counter() - t0 + decode_seconds) * 1000, 2)
     return dumps(d)
+
+
+def predict_upload(clf: Classifier, settings: Settings, data: bytes, top_k: int, reduce_payload: bool,
+                   filename: str | None = None) -> bytes | None:
+    """/predict's answer straight from the upload's bytes when libsndfile reads them:
+    decoding and classifying in one CPU-bound job (one thread hop, not two). None for
+    what only ffmpeg reads: that is decoded outside the CPU slots (decode_upload)."""
+    t0 = time.perf_counter()
+    wave = decode_upload(clf, settings, data, IN_PROCESS)
+    if wave is None:
+        return None
+    return predict_wave(clf, wave, top_k, reduce_payload, filename, time.perf_counter() - t0)
 
 
 def spectrogram_wave(clf: Classifier, wave: np.ndarray, filename: str | None = None) -> bytes:
