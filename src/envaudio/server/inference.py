@@ -58,7 +58,7 @@ def decode_upload(clf: Classifier, settings: Settings, data: bytes,
         raise HTTPException(400, "the uploaded file is empty")
     try:
         return load_audio(data, clf.sample_rate, settings.audio_loader, settings.ffmpeg_timeout_seconds,
-                          upload_limits(settings))
+                          upload_limits(settings), decoders)
     except AudioTooLong as e:
         raise too_long(e.limit) from None
     except Undecodable as e:
