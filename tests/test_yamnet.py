@@ -4,6 +4,7 @@ pretrained weights in ../shared, the published reference vectors and AudioSet cl
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,3 +94,56 @@ def test_pretrained_weights_load_into_the_classifier(pretrained):
     assert torch.equal(net.tower.layer1[1].bias, ref["tower.layer1.1.bias"])
     with pytest.raises(FileNotFoundError):
         Y.read_npz(pretrained / "missing.npz")
+
+
+def _keras_weights_from(npz: dict[str, np.ndarray], rng) -> dict[str, np.ndarray]:
+    """Keras-layout YAMNet weights with random batch-norm statistics whose folding gives `npz`
+    back (kernels un-scaled, beta shifted): what the official yamnet.h5 looks like."""
+    w = {}
+
+    def unfold(kernel_keras, bias, bn):
+        var = rng.uniform(0.2, 3.0, bias.shape).astype(np.float32)
+        mean = rng.normal(0, 1, bias.shape).astype(np.float32)
+        scale = 1 / np.sqrt(var + 1e-4)
+        w.update({f"{bn}/moving_variance": var, f"{bn}/moving_mean": mean, f"{bn}/beta": bias + mean * scale})
+        return kernel_keras / scale  # scale acts on the last (output) axis in Keras layout
+
+    w["layer1/conv/kernel"] = unfold(npz["layer1.conv.weight"].transpose(2, 3, 1, 0), npz["layer1.conv.bias"],
+                                     "layer1/conv/bn")
+    for i in range(2, 15):
+        dw = npz[f"layer{i}.depthwise.weight"].transpose(2, 3, 0, 1)  # [kh, kw, C, 1]
+        w[f"layer{i}/depthwise_conv/depthwise_kernel"] = unfold(
+            dw.transpose(0, 1, 3, 2), npz[f"layer{i}.depthwise.bias"], f"layer{i}/depthwise_conv/bn").transpose(0, 1, 3, 2)
+        w[f"layer{i}/pointwise_conv/kernel"] = unfold(npz[f"layer{i}.pointwise.weight"].transpose(2, 3, 1, 0),
+                                                      npz[f"layer{i}.pointwise.bias"], f"layer{i}/pointwise_conv/bn")
+    w["logits/kernel"], w["logits/bias"] = npz["logits.weight"].T, npz["logits.bias"]
+    return w
+
+
+def test_official_keras_weights_convert_to_the_npz(tmp_path):
+    """scripts/yamnet_h5_to_npz.py: a Keras weights file (nested groups, ':0' names, batch norm
+    separate) -> the npz layout `--pretrained` reads, batch norm folded."""
+    h5py = pytest.importorskip("h5py")
+    import importlib.util
+
+    from envaudio.networks.yamnet import AudioSetYamnet, load_pretrained
+
+    spec = importlib.util.spec_from_file_location("conv", Path(__file__).parents[1] / "scripts" / "yamnet_h5_to_npz.py")
+    conv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conv)
+    torch.manual_seed(0)
+    state = AudioSetYamnet().state_dict()
+    npz = {k.replace("tower.", "").replace("layer1.1.", "layer1.conv."): v.numpy() for k, v in state.items()}
+    keras = _keras_weights_from(npz, np.random.default_rng(0))
+    with h5py.File(tmp_path / "yamnet.h5", "w") as f:  # Keras 2 layout: group per layer, full weight names
+        for name, v in keras.items():
+            layer = name.rsplit("/", 1)[0]
+            f.create_dataset(f"{layer}/{name}:0", data=v)
+    assert conv.main([str(tmp_path / "yamnet.h5"), str(tmp_path / "yamnet.npz")]) == 0
+    got = np.load(tmp_path / "yamnet.npz")
+    assert sorted(got.files) == sorted(npz)
+    for k, v in npz.items():
+        np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-5, err_msg=k)
+    net = load_pretrained(AudioSetYamnet(), tmp_path / "yamnet.npz")  # loads as the training input
+    assert torch.allclose(net.logits.weight, state["logits.weight"], atol=1e-5)
+    assert conv.main([str(tmp_path / "yamnet.npz"), str(tmp_path / "x.npz")]) == 1  # not an h5: one clear line

@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", default=None, metavar="YAMNET_NPZ",
                    help="YAMNet's AudioSet weights as npz (ENVAUDIO_PRETRAINED); read at training "
                         "time only, the model file is self-contained")
+    p.add_argument("--freeze-layers", type=int, default=None, metavar="N",
+                   help=f"yamnet: layers 1..N of 14 keep their pretrained weights (14: only the new "
+                        f"head learns); default {_yamnet('freeze_layers')}")
     p.add_argument("--width", type=int, default=None, help=f"cnn: channels of the first conv block (default {s.model_width})")
     p.add_argument("--mixup", type=float, default=None, help=f"mixup alpha, 0 = off (default {s.mixup_alpha:g})")
     p.add_argument("--no-spec-augment", action="store_true")

@@ -28,7 +28,8 @@ def cmd_prepare(args) -> int:
 
 # `train` options -> settings names (None: not given on the command line)
 _TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
-                "patience": "patience", "seed": "seed", "width": "model_width", "mixup": "mixup_alpha"}
+                "patience": "patience", "seed": "seed", "width": "model_width", "mixup": "mixup_alpha",
+                "freeze_layers": "freeze_layers"}
 
 
 def _train_config(args):
