@@ -12,6 +12,22 @@ from pathlib import Path
 from .settings import get_settings
 
 EPILOG = "Run `envaudio COMMAND --help` for a command's options."
+TRAIN_EPILOG = """\
+The bundled model, and how to reproduce or improve it (README: "The model"):
+  it is a fine-tuned YAMNet and three from-scratch CNNs, trained here on the 2,148
+  UrbanSound8K clips of folds 1-3 and combined into one file:
+    envaudio train --data-root DIR --train-folds 1-3 --val-folds none \\
+        --pretrained yamnet.npz --out runs/yamnet.pt
+    envaudio train --data-root DIR --train-folds 1-3 --val-folds none \\
+        --epochs 24 --members 3 --out runs/cnn.pt
+    envaudio combine runs/yamnet.pt runs/cnn.pt --weights 0.5,0.5 --half --out model.pt
+With the full UrbanSound8K (10 folds, https://urbansounddataset.weebly.com/urbansound8k.html),
+train on the protocol's 8 training folds instead (--train-folds 1-8 --val-folds none for the
+recipe as shipped, or --val-folds 9 to early-stop on fold 9) and test on fold 10 with
+`envaudio evaluate --folds 10 --model model.pt`. YAMNet's weights: the official release
+(TensorFlow Model Garden, research/audioset/yamnet, yamnet.h5, Apache-2.0) converts with
+`python scripts/yamnet_h5_to_npz.py yamnet.h5 yamnet.npz` (pip install h5py). The weights
+are read at training time only: the model file is self-contained."""
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -30,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", required=True, help="UrbanSound8K folder (with metadata/ and audio/)")
     p.add_argument("--out", default="data/urbansound8k.csv", help="table to write (default: %(default)s)")
 
-    p = sub.add_parser("train", help="train the CNN (folds 1-8 train, 9 validation by default)")
+    p = sub.add_parser("train", help="train a model (folds 1-8 train, 9 validation by default)",
+                       epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_args(p)
     p.add_argument("--train-folds", default="1-8", help="default: %(default)s")
     p.add_argument("--val-folds", default="9", help="'none' trains for --epochs without validation (default: %(default)s)")

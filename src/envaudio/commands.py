@@ -149,8 +149,10 @@ def combined_card(payloads: list[dict], paths: list[str], combine: dict) -> dict
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dataset": cards[0].get("dataset"), "dataset_citation": cards[0].get("dataset_citation"),
         "train_folds": folds or None,
+        "members": sum(len(p["members"]) for p in payloads),
+        "training_seconds": round(sum(c.get("training_seconds") or 0 for c in cards), 1),
         "combine": combine,
-        "sources": [{"file": Path(path).name, **card} for path, card in zip(paths, cards)],
+        "sources": [{"file": "/".join(Path(path).parts[-2:]), **card} for path, card in zip(paths, cards)],
         "labels": payloads[0]["labels"],
     }
 
