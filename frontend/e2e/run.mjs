@@ -209,6 +209,8 @@ async function main() {
       assert((await page.getByTestId('top-label').textContent()).trim().length > 1, 'no prediction')
       const stats = await canvasStats(page, 'spectrogram-canvas')
       assert(stats.distinct > 50, 'example spectrogram blank')
+      const note = (await page.getByTestId('spec-note').textContent()) ?? ''
+      assert(/^64-band log-mel at 22\.05 kHz, what the CNN members hear/.test(note), `spectrogram note: ${note}`)
       await shot(page, 'desktop-example.png')
     })
 

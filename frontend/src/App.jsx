@@ -11,6 +11,7 @@ import { useExamples } from './hooks/useExamples.js'
 import { useMicStream } from './hooks/useMicStream.js'
 import { humanizeLabel } from './lib/labels.js'
 import { apiUrl } from './lib/api.js'
+import { spectrogramNote } from './lib/spectrogram.js'
 
 export default function App() {
   const api = useApiInfo()
@@ -67,9 +68,11 @@ export default function App() {
             source={clf.source}
             labels={api.labels}
             silenceDbfs={config.silence_dbfs}
+            specNote={spectrogramNote(config)}
           />
         ) : null}
-        <LivePanel mic={mic} labels={api.labels} apiOnline={online} silenceDbfs={config.silence_dbfs} />
+        <LivePanel mic={mic} labels={api.labels} apiOnline={online} silenceDbfs={config.silence_dbfs}
+          specNote={spectrogramNote(config)} />
       </main>
       <footer className="app-footer">
         <p>

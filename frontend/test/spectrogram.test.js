@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import {
   base64ToBytes, byteToDb, normalizeSpectrogram, columnRange, sliceSpectrogram,
-  downsampleColumns, spectrogramToRGBA,
+  downsampleColumns, spectrogramToRGBA, spectrogramNote,
 } from '../src/lib/spectrogram.js'
 import { RollingSpectrogram, newColumnCount } from '../src/lib/rolling.js'
 import { buildLut } from '../src/lib/colormap.js'
@@ -194,5 +194,24 @@ describe('live rolling spectrogram', () => {
     expect(px).toHaveLength(10 * 4)
     expect(px[3]).toBe(0) // x=0 empty
     expect(px[9 * 4 + 3]).toBe(255)
+  })
+})
+
+describe('spectrogramNote', () => {
+  const members = [
+    { network: 'yamnet', sample_rate: 16000, weight: 0.33 }, { network: 'yamnet', sample_rate: 16000, weight: 0.33 },
+    { network: 'cnn', sample_rate: 22050, weight: 0.11 },
+  ]
+  it('names the CNN view and the other front ends once each', () => {
+    const note = spectrogramNote({ n_mels: 64, sample_rate: 22050, spectrogram_source: 'cnn', members })
+    expect(note).toBe('64-band log-mel at 22.05 kHz, what the CNN members hear; the yamnet at 16 kHz members use their own front end')
+  })
+  it('says when the view is for display only (no CNN member)', () => {
+    const note = spectrogramNote({ n_mels: 64, sample_rate: 22050, spectrogram_source: 'display', members: members.slice(0, 1) })
+    expect(note).toMatch(/^64-band log-mel at 22.05 kHz, for display; the yamnet at 16 kHz members/)
+  })
+  it('is empty before /config has loaded', () => {
+    expect(spectrogramNote(null)).toBe('')
+    expect(spectrogramNote({})).toBe('')
   })
 })

@@ -29,7 +29,7 @@ function liveHeadline(pred) {
 }
 
 /** Microphone streaming: controls, connection state, level, live spectrogram and predictions. */
-export function LivePanel({ mic, labels, apiOnline, silenceDbfs }) {
+export function LivePanel({ mic, labels, apiOnline, silenceDbfs, specNote }) {
   const { state, rolling, start, stop, reconnect, resetBuffer } = mic
   const phase = state.phase
   const active = ['requesting', 'connecting', 'buffering', 'streaming', 'disconnected'].includes(phase)
@@ -108,6 +108,7 @@ export function LivePanel({ mic, labels, apiOnline, silenceDbfs }) {
           rolling={rolling}
           version={state.predictionCount}
           emptyText={active ? 'Waiting for audio…' : 'Microphone off'}
+          note={specNote}
         />
         <div className={`live-pred${stale ? ' stale' : ''}`} data-testid="live-predictions" data-count={state.predictionCount}
           data-stale={stale}>

@@ -20,7 +20,7 @@ function AudioPlayer({ source, audioRef }) {
 
 /** The result of one file: player, what was heard (events), spectrogram and timeline
  *  sharing one time axis and a playhead, the per-window detail. */
-export function ResultPanel({ status, result, spec, specError, source, labels, silenceDbfs }) {
+export function ResultPanel({ status, result, spec, specError, source, labels, silenceDbfs, specNote }) {
   const [selected, setSelected] = useState(null)
   useEffect(() => setSelected(null), [result])
   const audioRef = useRef(null)
@@ -93,6 +93,7 @@ export function ResultPanel({ status, result, spec, specError, source, labels, s
           ) : (
             <p className="muted small">{specError || 'No spectrogram for this file.'}</p>
           )}
+          {view && specNote ? <p className="muted small" data-testid="spec-note">{specNote}</p> : null}
           {events.length > 0 && windows.length > 1 ? (
             <EventTimeline events={events} duration={duration} labels={labels} time={time} onSeek={seek}
               activeEvent={eventAt(events, time)} />

@@ -64,7 +64,7 @@ export function SpectrogramCanvas({ spec, height = 260, label, testId = 'spectro
 }
 
 /** The live view: a RollingSpectrogram redrawn whenever `version` changes. */
-export function LiveSpectrogramCanvas({ rolling, version, height = 250, colormap = 'magma', emptyText }) {
+export function LiveSpectrogramCanvas({ rolling, version, height = 250, colormap = 'magma', emptyText, note }) {
   const wrapRef = useRef(null)
   const canvasRef = useRef(null)
   const width = useElementWidth(wrapRef)
@@ -102,6 +102,7 @@ export function LiveSpectrogramCanvas({ rolling, version, height = 250, colormap
         data-testid="live-canvas"
         data-columns={rolling.columns.length}
       />
+      {note ? <p className="muted small" data-testid="live-spec-note">{note}</p> : null}
     </div>
   )
 }

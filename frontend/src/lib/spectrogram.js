@@ -133,3 +133,17 @@ export function spectrogramToRGBA(spec, lut) {
   }
   return px
 }
+
+const kHz = (hz) => `${+(hz / 1000).toFixed(2)} kHz`
+
+/** Which front end the drawn spectrogram is, from /config: a model may combine members that
+ *  hear the audio through different front ends, and the app shows only one of them. */
+export function spectrogramNote(config) {
+  if (!config || !config.n_mels || !config.sample_rate) return ''
+  const view = `${config.n_mels}-band log-mel at ${kHz(config.sample_rate)}`
+  const others = [...new Set((config.members ?? [])
+    .filter((m) => m.network !== 'cnn').map((m) => `${m.network} at ${kHz(m.sample_rate)}`))]
+  const rest = others.length ? `; the ${others.join(', ')} members use their own front end` : ''
+  if (config.spectrogram_source === 'cnn') return `${view}, what the CNN members hear${rest}`
+  return `${view}, for display${others.length ? rest : ''}`
+}
