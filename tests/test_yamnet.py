@@ -147,3 +147,27 @@ def test_official_keras_weights_convert_to_the_npz(tmp_path):
     net = load_pretrained(AudioSetYamnet(), tmp_path / "yamnet.npz")  # loads as the training input
     assert torch.allclose(net.logits.weight, state["logits.weight"], atol=1e-5)
     assert conv.main([str(tmp_path / "yamnet.npz"), str(tmp_path / "x.npz")]) == 1  # not an h5: one clear line
+
+
+def test_members_sharing_their_first_layers_run_them_once_with_the_same_result():
+    """A linear head on the AudioSet tower and a YAMNet fine-tuned from layer 11 on hold
+    layers 1-10 identically: the engine runs those once and gets each member's output."""
+    from envaudio.engines import MemberStack
+
+    torch.manual_seed(0)
+    head_only, top_tuned, other = (Y.build({"patch_hop": 96}, 10).eval() for _ in range(3))
+    top_tuned.tower.load_state_dict(head_only.tower.state_dict())
+    with torch.no_grad():
+        for layer in top_tuned.tower.blocks()[10:]:
+            layer.pointwise.weight.mul_(1.1)
+    assert Y.shared_layers(head_only, top_tuned) == 10
+    assert Y.shared_layers(head_only, other) == 0
+    nets = [head_only, top_tuned, other]
+    stack = MemberStack(nets, [0, 0, 0], ["yamnet"] * 3).eval()
+    assert stack.groups == [("yamnet", [0, 1], 10), ("yamnet", [2], 0)]
+    spec = torch.randn(3, 398, 64)
+    with torch.no_grad():
+        got = stack(spec)
+        want = torch.stack([F.softmax(n(spec), -1) for n in nets])
+    assert torch.allclose(got, want, atol=1e-6)
+    assert not torch.allclose(got[0], got[1])  # the two members really differ after layer 10

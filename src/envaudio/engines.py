@@ -56,37 +56,63 @@ def resolve_backend(name: str) -> str:
 
 class MemberStack(nn.Module):
     """The members side by side: forward(x_0, ..., x_k) (one input per distinct front end)
-    -> probabilities (n_members, n, n_classes)."""
+    -> probabilities (n_members, n, n_classes). Members of one network type that hold their
+    first layers identically (`shared_layers` of the network module; YAMNet's linear-head
+    and top-fine-tuned members share 10 of 14) run those layers once."""
 
-    def __init__(self, nets: list[nn.Module], inputs: list[int]):
+    def __init__(self, nets: list[nn.Module], inputs: list[int], networks: list[str]):
         super().__init__()
+        from .networks import get_network
+
         self.nets = nn.ModuleList(nets)
         self.inputs = inputs
+        self.groups: list[tuple[str, list[int], int]] = []  # (network, member indices, shared layers)
+        for i, (net, name) in enumerate(zip(nets, networks)):
+            module = get_network(name)
+            for g, (gname, members, k) in enumerate(self.groups):
+                if gname == name and inputs[members[0]] == inputs[i]:
+                    shared = module.shared_layers(nets[members[0]], net) if hasattr(module, "shared_layers") else 0
+                    if shared:
+                        self.groups[g] = (gname, members + [i], min(k, shared) if len(members) > 1 else shared)
+                        break
+            else:
+                self.groups.append((name, [i], 0))
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.stack([F.softmax(net(xs[i]), -1) for net, i in zip(self.nets, self.inputs)])
+        from .networks import get_network
+
+        out: list[torch.Tensor | None] = [None] * len(self.nets)
+        for name, members, k in self.groups:
+            x = xs[self.inputs[members[0]]]
+            if k:
+                logits = get_network(name).forward_shared([self.nets[i] for i in members], x, k)
+            else:
+                logits = [self.nets[i](x) for i in members]
+            for i, z in zip(members, logits):
+                out[i] = F.softmax(z, -1)
+        return torch.stack(out)
 
 
 def stack_of(model) -> MemberStack:
     keys = [fe.key() for fe in model.frontends]
-    return MemberStack([m.net for m in model.members], [keys.index(m.frontend.key()) for m in model.members])
+    return MemberStack([m.net for m in model.members], [keys.index(m.frontend.key()) for m in model.members],
+                       [m.network for m in model.members])
 
 
 class TorchEngine:
     name = "torch"
 
     def __init__(self, model):
-        self.model = model
+        self.keys = [fe.key() for fe in model.frontends]
+        self.stack = stack_of(model)
 
     def __call__(self, feats: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
-        out = []
+        n = len(feats[self.keys[0]])
         with torch.inference_mode():
-            for m in self.model.members:
-                x = feats[m.frontend.key()]
-                parts = [F.softmax(m.net(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size]))), -1)
-                         for i in range(0, len(x), batch_size)]
-                out.append(torch.cat(parts).numpy())
-        return np.stack(out)
+            parts = [self.stack(*(torch.from_numpy(np.ascontiguousarray(feats[k][i:i + batch_size]))
+                                  for k in self.keys)).numpy()
+                     for i in range(0, n, batch_size)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 def session_options(threads: int):

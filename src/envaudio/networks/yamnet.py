@@ -154,10 +154,10 @@ class YamnetTower(nn.Module):
     def blocks(self) -> list[nn.Module]:
         return [getattr(self, f"layer{i}") for i in range(1, len(BLOCKS) + 2)]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.layer1(x))
-        for layer in self.blocks()[1:]:
-            x = layer(x)
+    def forward(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Layers start+1 .. stop (all by default): a part of the tower can be run alone."""
+        for i, layer in enumerate(self.blocks()[start:stop], start=start):
+            x = F.relu(layer(x)) if i == 0 else layer(x)
         return x
 
 
@@ -180,15 +180,24 @@ class YamnetClassifier(nn.Module):
         else:
             self.head = nn.Linear(EMBEDDING_SIZE, n_classes)
 
+    def patch_batch(self, spec: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """(B, frames, 64) -> the patches as one tower batch (B * P, 1, 96, 64), and P."""
+        p = patches(spec, self.patch_hop)  # (B, P, 96, 64)
+        return p.reshape(-1, 1, *p.shape[2:]), p.shape[1]
+
+    def finish(self, x: torch.Tensor, n_patches: int, start: int = 0) -> torch.Tensor:
+        """The tower from layer start+1 on, the mean patch embedding and the head -> logits."""
+        e = self.tower(x, start).mean(dim=(2, 3))
+        return self.head(self.dropout(e.reshape(-1, n_patches, e.shape[-1]).mean(1)))
+
     def embed(self, spec: torch.Tensor) -> torch.Tensor:
         """(B, frames, 64) -> mean patch embedding (B, 1024)."""
-        p = patches(spec, self.patch_hop)  # (B, P, 96, 64)
-        b, n = p.shape[:2]
-        e = self.tower(p.reshape(b * n, 1, *p.shape[2:])).mean(dim=(2, 3))
-        return e.reshape(b, n, -1).mean(1)
+        x, n = self.patch_batch(spec)
+        e = self.tower(x).mean(dim=(2, 3))
+        return e.reshape(-1, n, e.shape[-1]).mean(1)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.embed(spec)))
+        return self.finish(*self.patch_batch(spec))
 
 
 class AudioSetYamnet(nn.Module):
@@ -291,6 +300,28 @@ def for_inference(net: YamnetClassifier) -> YamnetClassifier:
             layer.pad = nn.Identity()
             layer.depthwise.padding = (1, 1)
     return net.to(memory_format=torch.channels_last)
+
+
+def shared_layers(a: YamnetClassifier, b: YamnetClassifier) -> int:
+    """How many leading tower layers two members hold identically. A linear head on the
+    AudioSet tower and a YAMNet whose layers 11-14 were fine-tuned share layers 1-10: a
+    model holding both runs those once (`forward_shared`)."""
+    if a.patch_hop != b.patch_hop:
+        return 0
+    n = 0
+    for la, lb in zip(a.tower.blocks(), b.tower.blocks()):
+        sa, sb = la.state_dict(), lb.state_dict()
+        if sa.keys() != sb.keys() or not all(torch.equal(sa[k], sb[k]) for k in sa):
+            break
+        n += 1
+    return n
+
+
+def forward_shared(nets: list[YamnetClassifier], spec: torch.Tensor, k: int) -> list[torch.Tensor]:
+    """Logits of each of `nets` for one input, their first `k` shared tower layers run once."""
+    x, n = nets[0].patch_batch(spec)
+    x = nets[0].tower(x, 0, k)
+    return [net.finish(x, n, start=k) for net in nets]
 
 
 def augment(x: torch.Tensor, y: torch.Tensor, hp, fe: YamnetFrontend):
