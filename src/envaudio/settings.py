@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from functools import lru_cache
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -67,7 +68,13 @@ class FeatureConfig:
 
     def key(self) -> str:
         """Stable text identifying these settings (for the feature cache)."""
-        return ",".join(f"{k}={v}" for k, v in sorted(self.to_dict().items()))
+        return settings_key(self)
+
+
+@lru_cache(maxsize=64)
+def settings_key(fe) -> str:
+    """A front end's key, made once per distinct settings (asked for on every request)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(dataclasses.asdict(fe).items()))
 
 
 _F = FeatureConfig()  # the feature defaults live in FeatureConfig alone

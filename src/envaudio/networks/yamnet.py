@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from .. import npfeatures
 from ..npfeatures import htk_mel_matrix, hz_to_mel_htk, mel_to_hz_htk, yamnet_log_mel
+from ..settings import settings_key
 
 NAME = "yamnet"
 
@@ -71,7 +72,7 @@ class YamnetFrontend:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def key(self) -> str:
-        return ",".join(f"{k}={v}" for k, v in sorted(self.to_dict().items()))
+        return settings_key(self)
 
 
 def mel_matrix(sample_rate: int = 16000, n_fft: int = 512, n_mels: int = 64,
