@@ -52,15 +52,17 @@ def test_threshold_loses_at_most_a_tenth_of_the_right_answers():
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """Three tiny CNNs on generated sounds: two held-out ones and the one to calibrate."""
+    """Two tiny CNNs on generated sounds, each held out from one fold (one of them is also
+    the model calibrated: any model file of the same labels will do)."""
     work = tmp_path_factory.mktemp("cal")
     root = write_dataset(work / "us8k", per_class=6, folds=(1, 2, 3), ext=".flac")
     out = {"root": root, "work": work}
-    for name, folds in (("f23", "2,3"), ("f13", "1,3"), ("all", "1-3")):
+    for name, folds in (("f23", "2,3"), ("f13", "1,3")):
         r = run_cli("train", "--data-root", root, "--train-folds", folds, "--val-folds", "none",
-                    "--epochs", "2", "--batch-size", "8", "--out", work / name / "model.pt", "--quiet")
+                    "--epochs", "1", "--batch-size", "8", "--out", work / name / "model.pt", "--quiet")
         assert r.returncode == 0, r.stderr
         out[name] = work / name / "model.pt"
+    out["all"] = out["f13"]
     return out
 
 
