@@ -119,14 +119,23 @@ class Classifier:
     def event_params(self) -> EventParams:
         return self.settings.event_params((self.model.calibration or {}).get("unknown_threshold", 0.0))
 
-    def window_starts(self, waves: dict[int, np.ndarray]) -> tuple[list[float], list[bool]]:
+    def window_starts(self, waves: dict[int, np.ndarray], levels: np.ndarray | None = None
+                      ) -> tuple[list[float], list[bool]]:
         """Every analysis window's start (s), and which of them form the `windows` grid
         (WINDOW_OVERLAP). The others fill in the event grid (a window every
-        EVENT_HOP_SECONDS), so events are placed finely without changing `windows`."""
+        EVENT_HOP_SECONDS), so events are placed finely without changing `windows`; of
+        those, windows that are quiet throughout (per `levels`) are left out: quiet frames
+        are gaps whatever a window says (a 10-min silent file costs no extra windows)."""
         L = self.window_seconds
         coarse = window_grid(waves, L, self.settings.window_overlap)
         hop = min(self.settings.event_hop_seconds, L)
         fine = window_grid(waves, L, 1.0 - hop / L) if hop < L else []
+        if levels is not None and len(fine):
+            p = self.event_params
+            active = np.concatenate([[0], np.cumsum(levels >= p.silence_dbfs)])
+            lo = np.clip((np.asarray(fine) / p.frame_seconds).astype(int), 0, len(levels))
+            hi = np.clip(np.ceil((np.asarray(fine) + L) / p.frame_seconds).astype(int), 0, len(levels))
+            fine = [s for s, a, b in zip(fine, lo, hi) if active[b] > active[a]]
         starts = sorted(set(coarse) | set(fine))
         in_coarse = set(coarse)
         return starts, [s in in_coarse for s in starts]
@@ -135,7 +144,8 @@ class Classifier:
                           keep_features: bool = True) -> Prediction:
         wave = check_waveform(wave)
         waves = self.at_model_rates(wave, sample_rate or self.sample_rate)
-        starts, coarse = self.window_starts(waves)
+        levels = level_envelope(waves[self.sample_rate], self.sample_rate, self.event_params)
+        starts, coarse = self.window_starts(waves, levels)
         probs, kept = [], []
         # A chunk of windows at a time: a 10-min file is 599 windows, and their samples and
         # features all at once took ~1.5 GB.
@@ -149,13 +159,12 @@ class Classifier:
         probs = np.concatenate(probs)
         pred = self._result(waves[self.sample_rate], [s for s, c in zip(starts, coarse) if c], feats,
                             probs[np.asarray(coarse)], keep_features)
-        self.add_events(pred, waves[self.sample_rate], starts, probs)
+        self.add_events(pred, levels, starts, probs)
         return pred
 
-    def add_events(self, pred: Prediction, wave: np.ndarray, starts: list[float], probs: np.ndarray) -> None:
+    def add_events(self, pred: Prediction, levels: np.ndarray, starts: list[float], probs: np.ndarray) -> None:
         """The events, verdict and level of `pred` (see events.py)."""
         p = self.event_params
-        levels = level_envelope(wave, self.sample_rate, p)
         pred.level_dbfs = loudest_level(levels)
         silent = pred.level_dbfs < p.silence_dbfs
         pred.events = [] if silent else detect_events(starts, self.window_seconds, probs, levels,
