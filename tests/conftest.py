@@ -66,6 +66,47 @@ def write_dataset(root: Path, per_class: int = 4, folds=(1, 2, 3), seconds=1.5, 
     return root
 
 
+# Your-own-sounds classes: odd names on purpose (unicode, spaces, a long one).
+CUSTOM_CLASSES = ["tone", "chirp ↗", "noise burst — long label for the legend"]
+
+
+def chirp(seconds: float, sr: int, f0: float, f1: float) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    period = 0.5  # a rising sweep every half second
+    phase = 2 * np.pi * (f0 * (t % period) + (f1 - f0) * (t % period) ** 2 / (2 * period))
+    return (0.3 * np.sin(phase)).astype(np.float32)
+
+
+def bursts(seconds: float, sr: int, seed: int) -> np.ndarray:
+    x = noise(seconds, sr, 0.4, seed)
+    gate = (np.arange(len(x)) // int(0.15 * sr)) % 2 == 0  # 150 ms on, 150 ms off
+    return (x * gate).astype(np.float32)
+
+
+def make_custom_sound(kind: int, seconds: float, sr: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if kind == 0:
+        return tone(rng.uniform(400, 900), seconds, sr) + noise(seconds, sr, 0.01, seed)
+    if kind == 1:
+        return chirp(seconds, sr, rng.uniform(300, 600), rng.uniform(2000, 4000))
+    return bursts(seconds, sr, seed)
+
+
+def write_class_folders(root: Path, per_class: int = 6, seconds: float = 1.5, long_every: int = 0,
+                        classes=CUSTOM_CLASSES) -> Path:
+    """A folder per class (DIR/<label>/...): WAV and FLAC, mixed rates, a sub-folder, and
+    every `long_every`-th clip 12 s long (cut into windows for training)."""
+    for ci, label in enumerate(classes):
+        for k in range(per_class):
+            d = root / label / ("more" if k % 4 == 3 else "")
+            d.mkdir(parents=True, exist_ok=True)
+            sr = (16000, 22050, 44100)[k % 3]
+            secs = 12.0 if long_every and k % long_every == 0 else seconds
+            ext = ".flac" if k % 2 else ".wav"
+            sf.write(d / f"clip{k:02d}{ext}", make_custom_sound(ci, secs, sr, 100 * ci + k), sr)
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Feature cache in a temp folder, never the user's."""

@@ -31,8 +31,10 @@ are read at training time only: the model file is self-contained."""
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-root", help="UrbanSound8K folder (with metadata/ and audio/fold*/)")
-    p.add_argument("--table", help="CSV from `envaudio prepare` (instead of --data-root)")
+    p.add_argument("--data-root", help="an UrbanSound8K folder (metadata/ and audio/fold*/), or a folder "
+                   "per class (DIR/<label>/*.wav|flac|...): detected automatically")
+    p.add_argument("--table", help="a CSV of file,label[,fold] (paths relative to it; or from "
+                   "`envaudio prepare`), instead of --data-root")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,14 +48,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", required=True, help="UrbanSound8K folder (with metadata/ and audio/)")
     p.add_argument("--out", default="data/urbansound8k.csv", help="table to write (default: %(default)s)")
 
-    p = sub.add_parser("train", help="train a model (folds 1-8 train, 9 validation by default)",
+    p = sub.add_parser("train", help="train a model on UrbanSound8K or your own recordings",
                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_data_args(p)
-    p.add_argument("--train-folds", default="1-8", help="default: %(default)s")
-    p.add_argument("--val-folds", default="9", help="'none' trains for --epochs without validation (default: %(default)s)")
+    p.add_argument("--train-folds", default=None, help="data with folds: default UrbanSound8K 1-8, "
+                   "else all but the last fold")
+    p.add_argument("--val-folds", default=None, help="data with folds: default UrbanSound8K 9, else the "
+                   "last fold; 'none' trains for --epochs without validation")
     p.add_argument("--test-folds", default=None, help="also report accuracy on these folds at the end")
-    p.add_argument("--cv", action="store_true", help="cross-validation over the folds present: "
-                   "each fold is the test fold once, the next one validates, the rest train")
+    p.add_argument("--val-split", type=float, default=None, metavar="FRACTION",
+                   help=f"data without folds: each class's share that validates (default {s.val_fraction:g}; "
+                        "0: none)")
+    p.add_argument("--test-split", type=float, nargs="?", const=s.test_fraction, default=None,
+                   metavar="FRACTION", help="data without folds: also hold out this share of each class "
+                   f"(default {s.test_fraction:g}) and report accuracy on it at the end")
+    p.add_argument("--cv", type=int, nargs="?", const=0, default=None, metavar="K",
+                   help="cross-validation: each fold tests once, the next validates, the rest train; "
+                        "over the data's folds, or K stratified folds for data without folds")
+    p.add_argument("--recipe", choices=("auto", "full", "small"), default="auto",
+                   help="YAMNet fine-tuning: full (all layers, keep the best epoch) or small (layers "
+                        f"1-{_yamnet_small('freeze_layers')} frozen, {_yamnet_small('epochs')} epochs, batch "
+                        f"{_yamnet_small('batch_size')}); auto: small below "
+                        f"{s.small_data_clips_per_class} clips per class (default: %(default)s)")
     p.add_argument("--out", default="artifacts/model.pt", help="model file to write (default: %(default)s)")
     p.add_argument("--run-dir", default=None, help="logs, plots, checkpoints (default: next to --out)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
@@ -122,9 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", default=None, help="held-out folds to measure the int8 accuracy change on")
     p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("evaluate", help="classification report + confusion matrix on some folds")
+    p = sub.add_parser("evaluate", help="classification report + confusion matrix on labelled recordings")
     _add_data_args(p)
-    p.add_argument("--folds", default="10", help="default: %(default)s")
+    p.add_argument("--folds", default=None, help="default: UrbanSound8K fold 10; other data: every clip")
+    p.add_argument("--split", choices=("val", "test"), default=None,
+                   help="data without folds: the clips the model's training held out (the split "
+                        "is remade from the seed and fractions in its card)")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     p.add_argument("--json", dest="json_out", default=None, help="write the metrics as JSON here")
     p.add_argument("--plot", default=None, help="confusion-matrix PNG (default: next to --json, or ./confusion_matrix.png)")
@@ -155,22 +174,26 @@ def _yamnet(name: str):
     return yamnet_recipe().get(name, getattr(get_settings(), name))
 
 
-@lru_cache(maxsize=1)
-def yamnet_recipe() -> dict:
-    """networks/yamnet.py's RECIPE, read as data: importing the network would load torch
-    for every command's parser, into `envaudio serve`'s master process too."""
+def _yamnet_small(name: str):
+    return yamnet_recipe("SMALL_RECIPE").get(name, getattr(get_settings(), name))
+
+
+@lru_cache(maxsize=2)
+def yamnet_recipe(which: str = "RECIPE") -> dict:
+    """networks/yamnet.py's RECIPE (or SMALL_RECIPE), read as data: importing the network
+    would load torch for every command's parser, into `envaudio serve`'s master process too."""
     import ast
 
     tree = ast.parse((Path(__file__).parent / "networks" / "yamnet.py").read_text())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "RECIPE" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == which for t in node.targets):
             try:
                 return ast.literal_eval(node.value)
             except ValueError:  # no longer a literal: import it after all
                 break
     from .networks import yamnet
 
-    return yamnet.RECIPE
+    return getattr(yamnet, which)
 
 
 def _version() -> str:

@@ -29,12 +29,22 @@ def cmd_prepare(args) -> int:
 # `train` options -> settings names (None: not given on the command line)
 _TRAIN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
                 "patience": "patience", "seed": "seed", "width": "model_width", "mixup": "mixup_alpha",
-                "freeze_layers": "freeze_layers"}
+                "freeze_layers": "freeze_layers", "val_split": "val_fraction", "test_split": "test_fraction"}
 
 
-def _train_config(args):
-    """Settings for this run: each network's recipe (networks.<name>.RECIPE) over the
-    defaults, then the environment (ENVAUDIO_*), then the command line."""
+def choose_recipe(asked: str, backbone: str, clips_per_class: float, small_below: int) -> str:
+    """"full" or "small" (the network's SMALL_RECIPE). auto: small for small datasets."""
+    if asked == "small" and backbone != "yamnet":
+        raise DatasetError("--recipe small is for fine-tuning YAMNet (give --pretrained)")
+    if asked == "auto":
+        return "small" if backbone == "yamnet" and clips_per_class < small_below else "full"
+    return asked
+
+
+def _train_config(args, clips_per_class: float = float("inf")):
+    """Settings for this run: the network's recipe (networks.<name>.RECIPE, or SMALL_RECIPE
+    for small datasets) over the defaults, then the environment (ENVAUDIO_*), then the
+    command line."""
     from .networks import get_network
     from .train import TrainConfig
 
@@ -46,15 +56,20 @@ def _train_config(args):
                            "weights; nothing is downloaded)")
     if pretrained and not Path(pretrained).is_file():
         raise DatasetError(f"pretrained weights not found: {pretrained}")
+    recipe = choose_recipe(getattr(args, "recipe", "full"), backbone, clips_per_class,
+                           s.small_data_clips_per_class)
+    network = get_network(backbone)
     from_env = s.names_in_env()
-    s = s.replace(**{k: v for k, v in get_network(backbone).RECIPE.items() if k not in from_env})
+    s = s.replace(**{k: v for k, v in (network.SMALL_RECIPE if recipe == "small" else network.RECIPE).items()
+                     if k not in from_env})
     s = s.replace(**{name: getattr(args, flag) for flag, name in _TRAIN_FLAGS.items()
-                     if getattr(args, flag) is not None},
+                     if getattr(args, flag, None) is not None},
                   spec_augment=s.spec_augment and not args.no_spec_augment,
                   class_weights=s.class_weights and not args.no_class_weights)
+    s.validate()
     return TrainConfig(settings=s, members=args.members, device=args.device, workers=args.workers,
                        progress=not args.quiet, backbone=backbone,
-                       pretrained=pretrained if backbone == "yamnet" else None)
+                       pretrained=pretrained if backbone == "yamnet" else None, recipe=recipe)
 
 
 def cmd_train(args) -> int:
@@ -67,38 +82,98 @@ def cmd_train(args) -> int:
             dist.destroy_process_group()
 
 
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def load_training_data(args, log: bool = True):
+    """The dataset (layout detected and said), checked: errors raise, warnings print."""
+    from .layouts import check_classes, load_dataset
+
+    ds = load_dataset(args.data_root, args.table)
+    if log:
+        print(f"data: {ds.describe()}")
+    min_clips = max(2, args.cv or 0) if not ds.has_folds else 1
+    for w in ds.warnings + check_classes(ds, min_clips, get_settings().min_clips_per_class):
+        _warn(w)
+    return ds
+
+
+def plan_folds(ds, args, cfg) -> tuple[list, list[int] | None, list[int], list[int], dict]:
+    """(clips with folds, train folds, validation folds, test folds, the card's dataset
+    fields). The data's own folds when it has them (UrbanSound8K: 1-8 train, 9 validates;
+    another table: its last fold validates); else a stratified split with the seed."""
+    from .layouts import TEST_FOLD, TRAIN_FOLD, VAL_FOLD, cv_folds, split_folds
+
+    card = ds.card()
+    if ds.has_folds:
+        if args.cv and args.cv > 0:
+            raise DatasetError(f"{ds.source} has its own folds: use --cv without a number to "
+                               "cross-validate over them")
+        if args.val_split is not None or args.test_split is not None:
+            raise DatasetError(f"{ds.source} has its own folds: choose them with --val-folds/--test-folds "
+                               "(--val-split/--test-split are for data without folds)")
+        folds = sorted({c.fold for c in ds.clips})
+        default_train, default_val = (("1-8", "9") if ds.layout == "urbansound8k"
+                                      else (",".join(map(str, folds[:-1])), str(folds[-1])))
+        val_text = args.val_folds or default_val
+        val = [] if str(val_text).lower() == "none" else parse_folds(val_text)
+        train = [f for f in parse_folds(args.train_folds or default_train) if f not in val]
+        test = parse_folds(args.test_folds) if args.test_folds else []
+        return ds.clips, train, val, test, card
+    if args.train_folds or args.val_folds or args.test_folds:
+        raise DatasetError(f"{ds.source} has no folds: use --val-split/--test-split or --cv K instead "
+                           "of --train-folds/--val-folds/--test-folds")
+    card.update(train_folds=None, val_folds=None)
+    if args.cv:
+        if args.cv <= 0:
+            raise DatasetError(f"{ds.source} has no folds: say how many to make, e.g. --cv 5")
+        card["split"] = {"cv": args.cv, "seed": cfg.seed}
+        return cv_folds(ds.clips, args.cv, cfg.seed), None, [], [], card
+    test_fraction = cfg.test_fraction if args.test_split is not None else 0.0
+    card["split"] = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": test_fraction}
+    clips = split_folds(ds.clips, cfg.val_fraction, test_fraction, cfg.seed)
+    return (clips, [TRAIN_FOLD], [VAL_FOLD] if cfg.val_fraction > 0 else [],
+            [TEST_FOLD] if test_fraction > 0 else [], card)
+
+
 def _train(args) -> int:
     from .train import dist_info, train
 
-    cfg = _train_config(args)
+    _train_config(args)  # the options are checked before the data is read
+    ds = load_training_data(args, log=dist_info()[0] == 0)
+    cfg = _train_config(args, len(ds.clips) / len(ds.labels))
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.members < 1:
         raise DatasetError("--epochs, --batch-size and --members must be at least 1")
-    clips, labels = load_clips(args.data_root, args.table)
+    if dist_info()[0] == 0 and cfg.backbone == "yamnet":
+        tuned = f"YAMNet layers 1-{cfg.freeze_layers} frozen" if cfg.freeze_layers else "all YAMNet layers tuned"
+        kept = "best epoch kept" if cfg.keep_best else "last epoch kept"
+        print(f"recipe: {cfg.recipe} ({tuned}, {cfg.epochs} epochs, batch {cfg.batch_size}, {kept})")
+    clips, train_folds, val, test, card = plan_folds(ds, args, cfg)
     run_dir = Path(args.run_dir) if args.run_dir else Path(args.out).parent / (Path(args.out).stem + "_run")
-    if args.cv:
-        return _cross_validate(clips, labels, cfg, run_dir, args)
-    val = [] if str(args.val_folds).lower() == "none" else parse_folds(args.val_folds)
-    train_folds = [f for f in parse_folds(args.train_folds) if f not in val]
-    result = train(clips, labels, train_folds, val, cfg, args.out, run_dir, args.resume)
+    if args.cv is not None:
+        return _cross_validate(clips, ds.labels, cfg, run_dir, args, card)
+    result = train(clips, ds.labels, train_folds, val, cfg, args.out, run_dir, args.resume, card)
     if dist_info()[0] != 0:
         return 0
     print(f"\ntrained in {result.seconds / 60:.1f} min; best epoch(s) {result.best_epochs}")
     if result.val_metrics:
         print(f"validation: accuracy {result.val_metrics['accuracy']:.3f}, "
-              f"macro-F1 {result.val_metrics['macro_f1']:.3f} (n={result.val_metrics['n']})")
+              f"macro-F1 {result.val_metrics['macro_f1']:.3f} (n={result.val_metrics['n']} windows)")
     print(f"saved {args.out} (+ .labels.json, .card.json); log and curve in {run_dir}")
-    if args.test_folds:
+    if test:
         from .evaluate import evaluate_clips
         from .model import load_model
 
-        test = select_folds(clips, parse_folds(args.test_folds))
-        ev = evaluate_clips(load_model(args.out), test, workers=args.workers, progress=not args.quiet)
-        print(f"test folds {args.test_folds}: accuracy {ev.metrics['accuracy']:.3f}, "
+        ev = evaluate_clips(load_model(args.out), select_folds(clips, test), workers=args.workers,
+                            progress=not args.quiet)
+        where = "test split" if "split" in card else f"test folds {args.test_folds}"
+        print(f"{where}: accuracy {ev.metrics['accuracy']:.3f}, "
               f"macro-F1 {ev.metrics['macro_f1']:.3f} (n={ev.metrics['n']})")
     return 0
 
 
-def _cross_validate(clips, labels, cfg, run_dir: Path, args) -> int:
+def _cross_validate(clips, labels, cfg, run_dir: Path, args, card: dict) -> int:
     """Each fold present is the test fold once; the next fold (cyclically) validates; the
     others train. With all 10 folds this is the paper's protocol (8 / 1 / 1)."""
     from .evaluate import evaluate_clips
@@ -115,7 +190,7 @@ def _cross_validate(clips, labels, cfg, run_dir: Path, args) -> int:
         fold_dir = run_dir / f"cv_test{test_fold}"
         out = fold_dir / "model.pt"
         print(f"\n=== CV: test fold {test_fold}, validation fold {val_fold}, train folds {train_folds}")
-        train(clips, labels, train_folds, [val_fold], cfg, out, fold_dir, args.resume)
+        train(clips, labels, train_folds, [val_fold], cfg, out, fold_dir, args.resume, card)
         if dist_info()[0] != 0:
             continue
         ev = evaluate_clips(load_model(out), select_folds(clips, [test_fold]), workers=args.workers,
@@ -405,6 +480,33 @@ def trained_on(card: dict | None, folds: list[int]) -> list[int] | None:
     return sorted(set(folds) & {int(f) for f in train_folds})
 
 
+def evaluation_clips(args, card: dict | None) -> tuple[list, list[int] | None, str]:
+    """(clips, folds or None, what they are, for the report): UrbanSound8K's fold 10 by
+    default, --folds of data with folds, --split of the split the model was trained with,
+    else every clip."""
+    from .layouts import TEST_FOLD, VAL_FOLD, load_dataset, split_folds
+
+    ds = load_dataset(args.data_root, args.table)
+    if args.split:
+        split = (card or {}).get("split") or {}
+        if ds.has_folds or "val_fraction" not in split:
+            raise DatasetError("--split needs data without folds and a model trained on such data with "
+                               "a split (its card records the seed and fractions)")
+        clips = split_folds(ds.clips, split["val_fraction"], split["test_fraction"], split["seed"])
+        test = select_folds(clips, [VAL_FOLD if args.split == "val" else TEST_FOLD])
+        if not test:
+            raise DatasetError(f"the model's training held out no {args.split} split "
+                               f"({'train with --test-split' if args.split == 'test' else 'it had --val-split 0'})")
+        return test, None, f"the {args.split} split of {ds.source}"
+    if args.folds is None and ds.layout != "urbansound8k":
+        return ds.clips, None, ds.source
+    folds = parse_folds(args.folds or "10")
+    test = select_folds(ds.clips, folds)
+    if not test:
+        raise DatasetError(f"no clips in folds {folds} (folds present: {sorted({c.fold for c in ds.clips})})")
+    return test, folds, f"folds {folds}"
+
+
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate_clips, format_report, plot_confusion
     from .model import load_model
@@ -413,19 +515,15 @@ def cmd_evaluate(args) -> int:
     _check_output(args.json_out, "--json", create_parent=True)
     _check_output(args.plot, "--plot", create_parent=True)
     model = load_model(args.model or s.model_path)
-    clips, _ = load_clips(args.data_root, args.table)
-    folds = parse_folds(args.folds)
-    test = select_folds(clips, folds)
-    if not test:
-        raise DatasetError(f"no clips in folds {folds} (folds present: {sorted({c.fold for c in clips})})")
-    seen = trained_on(model.card, folds)
+    test, folds, what = evaluation_clips(args, model.card)
+    seen = trained_on(model.card, folds or [])
     warning = (f"warning: {Path(model.path).name} was trained on fold(s) "
                f"{', '.join(map(str, seen))} (its card's train_folds): these figures do not "
                "measure accuracy on unseen recordings") if seen else None
     if warning:
         print(warning, file=sys.stderr)
     ev = evaluate_clips(model, test, args.workers, not args.quiet, s)
-    print(f"Evaluated {model.path} on folds {folds}: {len(test)} clips in {ev.seconds:.1f} s "
+    print(f"Evaluated {model.path} on {what}: {len(test)} clips in {ev.seconds:.1f} s "
           f"({ev.clips_per_second:.0f} clips/s, decoding included)\n")
     print(format_report(ev.metrics))
     if warning:  # again after the report, where it is read
@@ -435,13 +533,13 @@ def cmd_evaluate(args) -> int:
               f"e.g. {ev.errors[0]}", file=sys.stderr)
     plot = args.plot or (str(Path(args.json_out).with_suffix(".png")) if args.json_out else "confusion_matrix.png")
     Path(plot).parent.mkdir(parents=True, exist_ok=True)
-    plot_confusion(ev.metrics, plot, f"{Path(model.path).name} on fold(s) {args.folds}")
+    plot_confusion(ev.metrics, plot, f"{Path(model.path).name} on {what}")
     print(f"\nconfusion matrix plot: {plot}")
     if args.json_out:
         keep = ("accuracy", "macro_f1", "labels", "per_class", "confusion_matrix", "n",
                 "macro_avg", "weighted_avg")
         out = {k: ev.metrics[k] for k in keep}
-        out.update(folds=folds, model=model.path, clips_per_second=ev.clips_per_second,
+        out.update(folds=folds, split=args.split, data=what, model=model.path, clips_per_second=ev.clips_per_second,
                    undecodable=len(ev.errors), model_train_folds=(model.card or {}).get("train_folds"),
                    trained_on_test_folds=None if seen is None else bool(seen))
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""UrbanSound8K: reading the metadata, and the feature cache.
+"""UrbanSound8K: reading the metadata, and the feature cache (other layouts: layouts.py).
 
 An UrbanSound8K root has `metadata/UrbanSound8K.csv` and `audio/fold{N}/`. The official
 download ships WAV; other copies (like the project's FLAC subset) keep the official names
@@ -107,30 +107,12 @@ def write_table(clips: Iterable[Clip], out: str | os.PathLike) -> None:
             w.writerow([c.file_path, c.label, c.fold, c.class_id, c.salience])
 
 
-def read_table(path: str | os.PathLike) -> list[Clip]:
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"table not found: {path} (run `envaudio prepare` first)")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if not {"file_path", "label", "fold"}.issubset(reader.fieldnames or []):
-            raise DatasetError(f"{path} needs the columns file_path,label,fold")
-        rows = list(reader)
-    labels = sorted({r["label"] for r in rows})
-    return [Clip(r["file_path"], r["label"], int(r["fold"]),
-                 int(r["classID"]) if r.get("classID") else labels.index(r["label"]),
-                 int(r.get("salience") or 1)) for r in rows]
-
-
 def load_clips(data_root: str | None = None, table: str | None = None) -> tuple[list[Clip], list[str]]:
-    """Clips from a data root or a prepared table, and the label order."""
-    if table:
-        clips = read_table(table)
-        by_id = {c.class_id: c.label for c in clips}
-        return clips, [by_id[i] for i in sorted(by_id)]
-    if not data_root:
-        raise DatasetError("give --data-root (an UrbanSound8K folder) or --table (from `envaudio prepare`)")
-    ds = prepare_dataset(data_root)
+    """Clips from a data root or a table (any layout `layouts.load_dataset` knows), and
+    the label order."""
+    from .layouts import load_dataset
+
+    ds = load_dataset(data_root, table)
     return ds.clips, ds.labels
 
 
@@ -255,12 +237,14 @@ class FeatureCache:
                                                                 variant=self.variant)):
                 bar.update(1)
                 if feats is None:
-                    errors.append(err)
+                    errors.append(f"{paths[i]}: {err}")
                     continue
                 tmp = entries[i].with_suffix(f".{os.getpid()}.tmp.npy")
                 np.save(tmp, feats[self.cfg.key()].astype(np.float32))
                 os.replace(tmp, entries[i])
             bar.close()
             if errors:
-                raise DatasetError(f"{len(errors)} file(s) could not be decoded, e.g. {errors[0]}")
+                more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+                raise DatasetError(f"{len(errors)} file(s) could not be decoded (fix or remove them): "
+                                   f"{'; '.join(errors[:3])}{more}")
         return [np.load(e) for e in entries]

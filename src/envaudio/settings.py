@@ -141,6 +141,13 @@ class Settings:
     wave_augment_p: float = 0.5  # share of training examples drawn from a variant
     ema_decay: float = 0.995
     label_smoothing: float = 0.05
+    keep_best: bool = True  # with validation: keep the best epoch's weights (else the last epoch's)
+    # datasets other than UrbanSound8K (a folder per class, or a file,label[,fold] CSV)
+    val_fraction: float = 0.2  # without folds: share of each class's clips that validates
+    test_fraction: float = 0.2  # ... and that is held out for testing, when a test split is asked for
+    max_windows_per_file: int = 8  # long recordings: training windows taken per file (evenly spread)
+    min_clips_per_class: int = 10  # fewer: a warning (below 2 per class: an error)
+    small_data_clips_per_class: int = 100  # `--recipe auto`: the small-data recipe below this mean
     # fine-tuning a pretrained network (YAMNet; the CNN has no pretrained layers)
     pretrained: str = ""  # YAMNet's yamnet.npz; nothing is ever downloaded
     backbone_lr_scale: float = 0.1  # pretrained layers learn at this times LEARNING_RATE
@@ -217,6 +224,11 @@ class Settings:
                      "level_block_seconds", "stream_history_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
+                and self.val_fraction + self.test_fraction < 1):
+            raise SettingsError("VAL_FRACTION and TEST_FRACTION must be in [0, 1) with a sum below 1")
+        if self.max_windows_per_file < 1:
+            raise SettingsError("MAX_WINDOWS_PER_FILE must be at least 1")
         if self.min_sample_rate > self.max_sample_rate:
             raise SettingsError("MIN_SAMPLE_RATE must not be above MAX_SAMPLE_RATE")
         if not 0.0 <= self.unknown_threshold < 1.0:

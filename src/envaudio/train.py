@@ -26,13 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from .data import Clip, DatasetError, FeatureCache, select_folds
+from .layouts import US8K_CITATION
 from .evaluate import classification_metrics
 from .model import atomic_torch_save, member_state, model_payload, save_model
 from .networks import create_model, get_network
 from .settings import Settings, parse_wave_variants
-
-CITATION = ("J. Salamon, C. Jacoby and J. P. Bello, 'A Dataset and Taxonomy for Urban Sound "
-            "Research', 22nd ACM International Conference on Multimedia, Orlando USA, 2014.")
 
 
 # Hyper-parameters recorded in the model card (read from the settings object).
@@ -40,7 +38,7 @@ TRAIN_KEYS = ("epochs", "batch_size", "learning_rate", "weight_decay", "patience
               "model_width", "dropout", "mixup_alpha", "spec_augment", "time_mask_param",
               "freq_mask_param", "num_time_masks", "num_freq_masks", "stretch", "eq_db",
               "lowpass_p", "wave_augment", "wave_augment_p", "class_weights", "ema_decay", "label_smoothing",
-              "backbone_lr_scale", "freeze_layers")
+              "backbone_lr_scale", "freeze_layers", "keep_best", "max_windows_per_file")
 _ALIASES = {"lr": "learning_rate", "width": "model_width"}
 
 
@@ -56,6 +54,7 @@ class TrainConfig:
     progress: bool = True
     backbone: str = "cnn"  # a name in networks.NETWORKS
     pretrained: str | None = None  # weights to start from (YAMNet's npz)
+    recipe: str = "full"  # "small": the network's SMALL_RECIPE was applied (recorded in the card)
 
     def __getattr__(self, name: str):
         if name == "settings":  # not set yet (during copy/unpickle)
@@ -76,7 +75,7 @@ class TrainConfig:
 
     def hyperparameters(self) -> dict:
         return {"backbone": self.backbone, "pretrained": Path(self.pretrained).name if self.pretrained else None,
-                "members": self.members, **{k: getattr(self.settings, k) for k in TRAIN_KEYS}}
+                "members": self.members, "recipe": self.recipe, **{k: getattr(self.settings, k) for k in TRAIN_KEYS}}
 
 
 @dataclass
@@ -173,9 +172,21 @@ def git_commit() -> str | None:
         return None
 
 
-def _stack(feats: list[np.ndarray]) -> torch.Tensor:
-    # Training takes the first window of each clip (UrbanSound8K clips are at most 4 s).
-    return torch.from_numpy(np.stack([f[0] for f in feats]))
+def window_index(feats: list[np.ndarray], cap: int) -> list[tuple[int, int]]:
+    """(clip, window) pairs to train on: each window of a clip (a long recording gives
+    several, each with the clip's label), at most `cap` per clip, evenly spread so one
+    long file does not outweigh the rest."""
+    out = []
+    for i, f in enumerate(feats):
+        n = len(f)
+        picks = range(n) if n <= cap else np.unique(np.linspace(0, n - 1, cap).round().astype(int))
+        out.extend((i, int(w)) for w in picks)
+    return out
+
+
+def _stack(feats: list[np.ndarray], pairs: list[tuple[int, int]]) -> torch.Tensor:
+    # A waveform variant (time stretch) may have a window fewer than the original.
+    return torch.from_numpy(np.stack([feats[i][min(w, len(feats[i]) - 1)] for i, w in pairs]))
 
 
 @torch.no_grad()
@@ -278,6 +289,8 @@ class _MemberRun:
         vm = classification_metrics(t.y_val.numpy(), probs.argmax(1).numpy(), t.labels)
         row.update(val_loss=float(F.nll_loss(probs.clamp_min(1e-8).log(), t.y_val)),
                    val_acc=vm["accuracy"], val_macro_f1=vm["macro_f1"])
+        if not self.cfg.keep_best:  # the validation is only reported
+            return self.keep_last(row["epoch"])
         if _score(vm) > self.best:
             self.best, self.best_epoch, self.bad = _score(vm), row["epoch"], 0
             self.best_state = member_state(self.ema.module)
@@ -296,12 +309,13 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, labels: list[str],
                  train_clips: list[Clip], val_clips: list[Clip], run_dir: str | Path,
-                 folds: dict):
+                 folds: dict, dataset: dict | None = None):
         self.cfg, self.labels = cfg, labels
         self.fe = cfg.frontend
         self.train_clips, self.val_clips = train_clips, val_clips
         self.run_dir = Path(run_dir)
         self.folds = folds
+        self.dataset = dataset or {}  # the model card's dataset fields (name, layout, split...)
         self.rank, _, self.world = dist_info()
         self.device = pick_device(cfg.device)
         self.distributed = init_distributed(self.device)
@@ -324,16 +338,18 @@ class Trainer:
         feats = self._cached(FeatureCache(self.cfg.cache_dir, self.fe),
                              self.train_clips + self.val_clips, "features")
         idx = {l: i for i, l in enumerate(self.labels)}
-        n = len(self.train_clips)
-        self.y_train = torch.tensor([idx[c.label] for c in self.train_clips])
-        self.x_val = _stack(feats[n:]) if self.val_clips else None
-        self.y_val = torch.tensor([idx[c.label] for c in self.val_clips]) if self.val_clips else None
-        # Waveform variants of the training clips: (variants + 1, n, mels, frames), index 0 the
+        n, cap = len(self.train_clips), self.cfg.max_windows_per_file
+        self.train_pairs = window_index(feats[:n], cap)
+        val_pairs = window_index(feats[n:], cap)
+        self.y_train = torch.tensor([idx[self.train_clips[i].label] for i, _ in self.train_pairs])
+        self.x_val = _stack(feats[n:], val_pairs) if val_pairs else None
+        self.y_val = torch.tensor([idx[self.val_clips[i].label] for i, _ in val_pairs]) if val_pairs else None
+        # Waveform variants of the training windows: (variants + 1, n, ...), index 0 the
         # original. Computed once (cached like the originals), drawn from per example.
-        stacks = [_stack(feats[:n])]
+        stacks = [_stack(feats[:n], self.train_pairs)]
         for v in parse_wave_variants(self.cfg.wave_augment):
             stacks.append(_stack(self._cached(FeatureCache(self.cfg.cache_dir, self.fe, variant=v),
-                                              self.train_clips, f"features {v}")))
+                                              self.train_clips, f"features {v}"), self.train_pairs))
         self.x_train = torch.stack(stacks)
 
     def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -371,12 +387,16 @@ class Trainer:
     def run(self, resume: bool = False) -> TrainResult:
         cfg = self.cfg
         t_start = time.time()
+        self.load_features()  # first: an unreadable file stops the run before anything is written
+        if self.main and len(self.train_pairs) > len(self.train_clips):
+            print(f"{len(self.train_pairs)} training windows from {len(self.train_clips)} clips (long "
+                  f"recordings cut into {self.fe.duration:g}-s windows, at most {cfg.max_windows_per_file} "
+                  "per file)", flush=True)
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             # A kill during a save leaves its temp file behind (the checkpoint stays whole).
             for stale in self.run_dir.glob(self.ckpt_path.name + ".*.tmp"):
                 stale.unlink(missing_ok=True)
-        self.load_features()
         ckpt = self.load_checkpoint() if resume else None
         if resume and ckpt is None and self.main:
             print(f"no checkpoint in {self.run_dir}: starting from scratch")
@@ -478,10 +498,12 @@ class Trainer:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "git_commit": self.commit,
             "dataset": "UrbanSound8K",
-            "dataset_citation": CITATION,
+            "dataset_citation": US8K_CITATION,
             "train_folds": self.folds.get("train"),
             "val_folds": self.folds.get("val"),
+            **self.dataset,
             "n_train_clips": len(self.train_clips),
+            "n_train_windows": len(self.train_pairs),
             "n_val_clips": len(self.val_clips),
             "members": len(done),
             "epochs_max": self.cfg.epochs,
@@ -543,7 +565,9 @@ def plot_history(history: list[dict], path: str | Path) -> None:
 
 def train(clips: list[Clip], labels: list[str], train_folds: list[int], val_folds: list[int],
           cfg: TrainConfig, out: str | Path | None, run_dir: str | Path,
-          resume: bool = False) -> TrainResult:
+          resume: bool = False, dataset: dict | None = None) -> TrainResult:
+    """dataset: model card fields that describe the data (default UrbanSound8K's); with
+    "split" in it the folds are a split made here, not the data's own."""
     train_clips = select_folds(clips, train_folds)
     val_clips = select_folds(clips, val_folds)
     if not train_clips:
@@ -551,10 +575,11 @@ def train(clips: list[Clip], labels: list[str], train_folds: list[int], val_fold
         raise DatasetError(f"no clips in training folds {train_folds} (folds present: {present})")
     trainer = Trainer(cfg, labels, train_clips, val_clips, run_dir,
                       {"train": sorted({c.fold for c in train_clips}),
-                       "val": sorted({c.fold for c in val_clips})})
+                       "val": sorted({c.fold for c in val_clips})}, dataset)
     if trainer.main:
-        print(f"training on {len(train_clips)} clips (folds {trainer.folds['train']}), "
-              f"validating on {len(val_clips)} (folds {trainer.folds['val'] or 'none'}); "
+        where = (("", "") if dataset and dataset.get("split") else
+                 (f" (folds {trainer.folds['train']})", f" (folds {trainer.folds['val'] or 'none'})"))
+        print(f"training on {len(train_clips)} clips{where[0]}, validating on {len(val_clips)}{where[1]}; "
               f"{cfg.members} {cfg.backbone} member(s), up to {cfg.epochs} epochs, device {trainer.device}, "
               f"{trainer.world} process(es)", flush=True)
     result = trainer.run(resume)
