@@ -9,17 +9,21 @@ import { useApiInfo } from './hooks/useApiInfo.js'
 import { useClassifier } from './hooks/useClassifier.js'
 import { useExamples } from './hooks/useExamples.js'
 import { useMicStream } from './hooks/useMicStream.js'
-import { humanizeLabel } from './lib/labels.js'
+import { examplesForLabels, humanizeLabel, modelSummary } from './lib/labels.js'
 import { apiUrl } from './lib/api.js'
 import { spectrogramNote } from './lib/spectrogram.js'
+
+const TOP_K = 5
 
 export default function App() {
   const api = useApiInfo()
   const online = api.status === 'online'
   const config = api.config ?? {}
-  const clf = useClassifier({ maxUploadMb: config.max_upload_mb, maxAudioSeconds: config.max_audio_seconds, topK: 5 })
+  // The API refuses a top_k above the model's class count (a custom model may have 2).
+  const topK = Math.min(TOP_K, api.labels.length || TOP_K)
+  const clf = useClassifier({ maxUploadMb: config.max_upload_mb, maxAudioSeconds: config.max_audio_seconds, topK })
   const examples = useExamples(online)
-  const mic = useMicStream({ hopSeconds: config.stream_hop_seconds ?? 0.5 })
+  const mic = useMicStream({ hopSeconds: config.stream_hop_seconds ?? 0.5, topK })
   const [loadingExample, setLoadingExample] = useState(null)
 
   const tryExample = useCallback(async (ex) => {
@@ -42,7 +46,7 @@ export default function App() {
 
   return (
     <div className="app">
-      <Header status={api.status} detail={api.detail} nClasses={api.labels.length} />
+      <Header status={api.status} detail={api.detail} summary={modelSummary(api.labels.length, config.model_card)} />
       {api.status === 'offline' ? (
         <div className="banner" role="status">
           Can’t reach the envaudio API. Start it with <code>envaudio serve</code>; this page retries automatically.
@@ -57,7 +61,8 @@ export default function App() {
             maxUploadMb={config.max_upload_mb}
             maxAudioSeconds={config.max_audio_seconds} />
           {clf.status === 'error' ? <ErrorMessage error={clf.error} /> : null}
-          <ExamplesBar {...examples} onTry={tryExample} busyFile={loadingExample} />
+          <ExamplesBar {...examples} examples={examplesForLabels(examples.examples, api.labels)} onTry={tryExample}
+            busyFile={loadingExample} />
         </section>
         {clf.status !== 'error' ? (
           <ResultPanel
@@ -76,7 +81,7 @@ export default function App() {
       </main>
       <footer className="app-footer">
         <p>
-          envaudio · sound classifier trained on UrbanSound8K · <a href={apiUrl('/docs')}>API docs</a>
+          envaudio · sound classifier{config.model_card?.dataset ? ` trained on ${config.model_card.dataset}` : ''} · <a href={apiUrl('/docs')}>API docs</a>
         </p>
       </footer>
     </div>

@@ -87,16 +87,14 @@ def _warn(message: str) -> None:
 
 
 def load_training_data(args, log: bool = True):
-    """The dataset (layout detected and said), checked: errors raise, warnings print."""
+    """(the dataset, its warnings): the layout detected and said; errors raise."""
     from .layouts import check_classes, load_dataset
 
     ds = load_dataset(args.data_root, args.table)
     if log:
         print(f"data: {ds.describe()}")
-    min_clips = max(2, args.cv or 0) if not ds.has_folds else 1
-    for w in ds.warnings + check_classes(ds, min_clips, get_settings().min_clips_per_class):
-        _warn(w)
-    return ds
+    min_clips = 1 if ds.has_folds else 2  # without folds a split needs two (cv_folds checks K)
+    return ds, ds.warnings + check_classes(ds, min_clips, get_settings().min_clips_per_class)
 
 
 def plan_folds(ds, args, cfg) -> tuple[list, list[int] | None, list[int], list[int], dict]:
@@ -125,7 +123,7 @@ def plan_folds(ds, args, cfg) -> tuple[list, list[int] | None, list[int], list[i
         raise DatasetError(f"{ds.source} has no folds: use --val-split/--test-split or --cv K instead "
                            "of --train-folds/--val-folds/--test-folds")
     card.update(train_folds=None, val_folds=None)
-    if args.cv:
+    if args.cv is not None:
         if args.cv <= 0:
             raise DatasetError(f"{ds.source} has no folds: say how many to make, e.g. --cv 5")
         card["split"] = {"cv": args.cv, "seed": cfg.seed}
@@ -141,7 +139,7 @@ def _train(args) -> int:
     from .train import dist_info, train
 
     _train_config(args)  # the options are checked before the data is read
-    ds = load_training_data(args, log=dist_info()[0] == 0)
+    ds, warnings = load_training_data(args, log=dist_info()[0] == 0)
     cfg = _train_config(args, len(ds.clips) / len(ds.labels))
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.members < 1:
         raise DatasetError("--epochs, --batch-size and --members must be at least 1")
@@ -150,6 +148,8 @@ def _train(args) -> int:
         kept = "best epoch kept" if cfg.keep_best else "last epoch kept"
         print(f"recipe: {cfg.recipe} ({tuned}, {cfg.epochs} epochs, batch {cfg.batch_size}, {kept})")
     clips, train_folds, val, test, card = plan_folds(ds, args, cfg)
+    for w in warnings if dist_info()[0] == 0 else []:  # once every check has passed
+        _warn(w)
     run_dir = Path(args.run_dir) if args.run_dir else Path(args.out).parent / (Path(args.out).stem + "_run")
     if args.cv is not None:
         return _cross_validate(clips, ds.labels, cfg, run_dir, args, card)

@@ -5,7 +5,7 @@ const STATUS_TEXT = {
   offline: 'API offline',
 }
 
-export function Header({ status, detail, nClasses }) {
+export function Header({ status, detail, summary }) {
   return (
     <header className="app-header">
       <div className="brand">
@@ -19,7 +19,7 @@ export function Header({ status, detail, nClasses }) {
         <div>
           <h1>envaudio</h1>
           <p className="tagline">
-            Environmental sound classifier{nClasses ? ` · ${nClasses} UrbanSound8K classes` : ' · UrbanSound8K'}
+            Environmental sound classifier{summary ? ` · ${summary}` : ''}
           </p>
         </div>
       </div>

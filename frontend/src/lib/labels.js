@@ -1,11 +1,13 @@
 // Label names and per-class colours.
 
-/** "dog_bark" -> "Dog bark", "air-conditioner" -> "Air conditioner". */
+/** "dog_bark" -> "Dog bark", "air-conditioner" -> "Air conditioner", "Mr Whiskers" stays. */
 export function humanizeLabel(label) {
   if (label == null) return ''
   const text = String(label).replace(/[_-]+/g, ' ').replace(/\s+/g, ' ').trim()
   if (!text) return ''
-  return text.charAt(0).toUpperCase() + text.slice(1).toLowerCase()
+  // A custom model's own capitals ("Mr Whiskers") stay; an all-capitals name is calmed down.
+  const rest = text === text.toUpperCase() ? text.slice(1).toLowerCase() : text.slice(1)
+  return text.charAt(0).toUpperCase() + rest
 }
 
 // Tableau-10 style palette: distinct hues, all readable on a dark background.
@@ -25,11 +27,30 @@ function hashString(s) {
 }
 
 /** Stable colour for a class: by its index in the model's label list when known,
- *  otherwise by a hash of the name (so colours never depend on result order). */
+ *  otherwise by a hash of the name (so colours never depend on result order). A model
+ *  with more classes than the palette gets golden-angle hues for the rest, so no two
+ *  of its classes share a colour. */
 export function classColor(label, labels = []) {
   const i = labels.indexOf(label)
   const n = CLASS_PALETTE.length
+  if (i >= n) return `hsl(${Math.round((i * 137.508) % 360)}, 62%, 62%)`
   return CLASS_PALETTE[(i >= 0 ? i : hashString(String(label))) % n]
+}
+
+/** The bundled examples worth offering: those whose label is one of the model's classes
+ *  (a custom model knows none of UrbanSound8K's). All of them while the labels are unknown. */
+export function examplesForLabels(examples, labels = []) {
+  if (!labels.length) return examples
+  return examples.filter((ex) => labels.includes(ex.label))
+}
+
+/** "10 UrbanSound8K classes", or "3 classes · custom model (my_sounds)". */
+export function modelSummary(nClasses, card) {
+  const dataset = card?.dataset
+  if (!nClasses) return dataset || ''
+  if (!dataset) return `${nClasses} classes`
+  if (dataset === 'UrbanSound8K') return `${nClasses} UrbanSound8K classes`
+  return `${nClasses} classes · custom model (${dataset})`
 }
 
 /** Accept {"labels": [...]} or a plain list. */
