@@ -95,15 +95,19 @@ def test_serve_a_custom_model_over_http_and_websocket(custom):
             assert cfg["labels"] == LABELS and cfg["model_card"]["dataset"] == "my sounds"
             pred = httpx.post(srv.base + "/predict", files={"file": ("c.wav", wav(x, 16000), "audio/wav")},
                               timeout=60).json()
-            assert set(pred["probabilities"]) == set(LABELS) and pred["label"] in LABELS
+            assert set(pred["probabilities"]) == set(LABELS) and pred["top_prediction"]["label"] in LABELS
+            assert all(e["label"] in LABELS for e in pred["events"] if e.get("label"))
             with connect(srv.ws_base + "/ws/predict", open_timeout=20) as ws:
                 ws.send(json.dumps({"sample_rate": 16000}))
                 ready = json.loads(ws.recv(timeout=30))
                 assert ready["type"] == "ready" and ready["labels"] == LABELS
-                ws.send(np.tile(x, 2).astype("<f4").tobytes())
-                while (m := json.loads(ws.recv(timeout=30)))["type"] != "prediction":
+                audio = np.tile(x, 2).astype("<f4")
+                for i in range(0, len(audio), 8000):  # 0.5-s frames, as the web app sends
+                    ws.send(audio[i:i + 8000].tobytes())
+                while (m := json.loads(ws.recv(timeout=30)))["type"] == "status":
                     pass
-                assert set(m["probabilities"]) == set(LABELS)
+                assert m["type"] == "prediction", m
+                assert set(m["probabilities"]) == set(LABELS) and m["top_prediction"]["label"] in LABELS
             srv.assert_clean_log()
 
 

@@ -255,7 +255,9 @@ class _MemberRun:
             order = torch.cat([order, order[: self.per_rank * t.world - n]])[t.rank::t.world]
         self.model.train()
         tot_loss, tot_correct, seen = 0.0, 0, 0
-        bar = tqdm(range(len(order) // cfg.batch_size), unit="batch", leave=False,
+        # Whole batches only (the last partial one is dropped), but at least one: a small
+        # dataset with fewer examples than a batch would otherwise never train.
+        bar = tqdm(range(max(1, len(order) // cfg.batch_size)), unit="batch", leave=False,
                    desc=f"{cfg.backbone} {member + 1}/{cfg.members} epoch {epoch}/{cfg.epochs}",
                    disable=not (cfg.progress and t.main))
         for b in bar:

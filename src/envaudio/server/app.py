@@ -35,7 +35,7 @@ from .state import ServingState, cpu_budget
 log = logging.getLogger("envaudio.server")
 
 DESCRIPTION = """
-Classify environmental sounds (UrbanSound8K classes) with a log-mel CNN.
+Classify environmental sounds into the classes of the served model (UrbanSound8K's ten for the bundled one; `GET /labels` lists them).
 
 * `POST /predict`: upload a file (multipart field `file`) -> labels, per-window timeline
   and the spectrogram to draw (`reduce_payload=true` leaves the spectrogram out).
