@@ -194,7 +194,8 @@ def _bad(tmp_path, make):
 ])
 def test_bad_folder_layouts(tmp_path, make, args, message):
     data = _bad(tmp_path, make)
-    r = run_cli("train", "--data-root", data, "--epochs", "1", "--out", tmp_path / "out" / "m.pt", *args)
+    r = run_cli("train", "--data-root", data, "--epochs", "1", "--out", tmp_path / "out" / "m.pt", "--quiet",
+                *args)
     line = one_line_error(r)
     assert message in line, line
     if "decoded" in message:

@@ -237,7 +237,7 @@ class FeatureCache:
                                                                 variant=self.variant)):
                 bar.update(1)
                 if feats is None:
-                    errors.append(f"{paths[i]}: {err}")
+                    errors.append(f"{paths[i]}: {err.removeprefix(Path(paths[i]).name + ': ')}")
                     continue
                 tmp = entries[i].with_suffix(f".{os.getpid()}.tmp.npy")
                 np.save(tmp, feats[self.cfg.key()].astype(np.float32))
