@@ -134,7 +134,7 @@ def test_csv_layout_with_and_without_folds(tmp_path):
     r = run_cli("train", "--table", table2, "--epochs", "1", "--out", tmp_path / "m2.pt", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "no folds" in r.stdout and "training on 10 clips, validating on 2" in r.stdout
-    r = run_cli("evaluate", "--table", table2, "--model", tmp_path / "m2.pt", "--quiet")
+    r = run_cli("evaluate", "--table", table2, "--model", tmp_path / "m2.pt", "--quiet", cwd=tmp_path)
     assert r.returncode == 0 and "on " + str(table2) in r.stdout
 
 
