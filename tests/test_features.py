@@ -115,11 +115,9 @@ def test_training_and_inference_features_are_identical(tmp_path):
             cached = cache.get_many([str(p)], workers=1, progress=False)[0]
             pred = clf.classify_file(p).features[fe.key()]
             assert cached.shape == pred.shape
-            # Known gap (left open): the cache decodes straight to 16 kHz, the Classifier via
-            # 22,050 Hz, so YAMNet's features differ by ~1e-4; the CNN's are bit-identical.
-            assert np.allclose(cached, pred, atol=1e-3) if fe.sample_rate != 22050 else np.array_equal(cached, pred)
+            assert np.array_equal(cached, pred)
             # and again from the cache (second read), still identical
-            assert np.allclose(cache.get_many([str(p)], workers=1, progress=False)[0], pred, atol=1e-3)
+            assert np.array_equal(cache.get_many([str(p)], workers=1, progress=False)[0], pred)
 
 
 def test_cache_is_keyed_by_settings(tmp_path):
