@@ -33,6 +33,13 @@ from typing import Union
 import numpy as np
 
 SAMPLE_RATE = 22050
+
+
+def decode_rate(rates) -> int:
+    """The rate audio is decoded at before each front end resamples it to its own: the
+    same on every path (the training cache, `Classifier`, the server), so the features a
+    member gets never depend on which other members share its model."""
+    return max([SAMPLE_RATE, *rates])
 AudioSource = Union[str, os.PathLike, bytes]
 
 # Demuxers ffmpeg may use (`ffmpeg -demuxers`): audio containers only. Left out on purpose:

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .audio import AudioError, load_audio, resample
+from .audio import AudioError, decode_rate, load_audio, resample
 from .features import start_torch_threads
 from .networks import frontend_features
 from .settings import available_cpus
@@ -163,8 +163,8 @@ def apply_variant(wave: np.ndarray, variant: str | None, sr: int) -> np.ndarray:
 def _file_windows(path: str, frontends: list, overlap: float, loader: str, timeout: float,
                   variant: str | None) -> tuple[dict[str, np.ndarray] | None, str | None]:
     """One file -> ({front end key: model input of each window}, None) or (None, error).
-    Decoded once, at the highest rate the front ends need (as `Classifier` does)."""
-    rate = max(fe.sample_rate for fe in frontends)
+    Decoded once, at `decode_rate` (as `Classifier` does)."""
+    rate = decode_rate(fe.sample_rate for fe in frontends)
     try:
         wave = apply_variant(load_audio(path, rate, loader, timeout), variant, rate)
     except AudioError as e:
@@ -211,6 +211,8 @@ class FeatureCache:
         self.overlap = overlap
         self.variant = variant
         ident = f"{cfg.key()};overlap={overlap}" + (f";variant={variant}" if variant else "")
+        if decode_rate([cfg.sample_rate]) != cfg.sample_rate:  # older entries were decoded at cfg's rate
+            ident += f";decoded_at={decode_rate([cfg.sample_rate])}"
         key = hashlib.sha1(ident.encode()).hexdigest()[:16]
         self.dir = Path(cache_dir) / "features" / key
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .audio import AudioSource, check_waveform, load_audio, resample
+from .audio import AudioSource, check_waveform, decode_rate, load_audio, resample
 from .events import Event, EventParams, detect_events, level_envelope, loudest_level, verdict
 from .model import BATCH, LoadedModel, load_model
 from .settings import Settings, get_settings
@@ -74,8 +74,8 @@ class Prediction:
 
 
 class Classifier:
-    """A loaded model plus the settings to feed it. Audio is decoded at the highest sample
-    rate among the model's members (`sample_rate`) and resampled once per other rate."""
+    """A loaded model plus the settings to feed it. Audio is decoded at `decode_rate`
+    (`sample_rate`, as for training) and resampled once per member rate."""
 
     def __init__(self, model: LoadedModel, settings: Settings | None = None):
         self.model = model
@@ -87,7 +87,7 @@ class Classifier:
 
     @property
     def sample_rate(self) -> int:
-        return self.model.sample_rates[0]
+        return decode_rate(self.model.sample_rates)
 
     @property
     def window_seconds(self) -> float:
@@ -113,7 +113,7 @@ class Classifier:
 
     def at_model_rates(self, wave: np.ndarray, sr: int) -> dict[int, np.ndarray]:
         """The waveform at each member's sample rate."""
-        return {rate: resample(wave, sr, rate) for rate in self.model.sample_rates}
+        return {rate: resample(wave, sr, rate) for rate in {self.sample_rate, *self.model.sample_rates}}
 
     @property
     def event_params(self) -> EventParams:
