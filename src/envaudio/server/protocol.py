@@ -15,8 +15,9 @@ a 408) says `Connection: close` (middleware.CloseUnreadBody), so the rest of the
 not read as uvicorn otherwise would. But closing a socket with unread data resets the
 connection, and a client still sending (nginx passing a buffered body on, for one) may
 lose the answer to the reset: 502 instead of envaudio's 413. So the connection is
-half-closed (the answer, then FIN) and what still arrives is dropped unparsed, for at most
-LINGER_SECONDS and an upload's worth of bytes, before the socket is closed.
+half-closed (the answer, then FIN) and what still arrives is dropped unparsed: an upload's
+worth of bytes at most, after which reading stops, and the socket is closed LINGER_SECONDS
+after the answer.
 
 `envaudio serve` passes this class to uvicorn by its import path.
 """
@@ -68,7 +69,11 @@ class HttpProtocol(HttpToolsProtocol):
             return
         self._linger_bytes -= len(data)
         if self._linger_bytes < 0:
-            self.transport.raw.close()
+            # Stop reading rather than close: TCP flow control holds the client back, and a
+            # close now would reset the connection with the answer perhaps still unread on
+            # the other side (a proxy passing on a body above the limit: 502 instead of 413).
+            # The LINGER_SECONDS timer closes it.
+            self.transport.raw.pause_reading()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
