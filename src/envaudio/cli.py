@@ -13,14 +13,16 @@ from .settings import get_settings
 
 EPILOG = "Run `envaudio COMMAND --help` for a command's options."
 TRAIN_EPILOG = """\
-The bundled model, and how to reproduce or improve it (README: "The model"):
-  it is a fine-tuned YAMNet and three from-scratch CNNs, trained here on the 2,148
-  UrbanSound8K clips of folds 1-3 and combined into one file:
-    envaudio train --data-root DIR --train-folds 1-3 --val-folds none \\
-        --pretrained yamnet.npz --out runs/yamnet.pt
+The bundled model, and how to reproduce or improve it (README: "The model"): a YAMNet with
+a new linear head on its frozen AudioSet layers, a YAMNet with layers 11-14 fine-tuned and
+three from-scratch CNNs, trained here on the 2,148 UrbanSound8K clips of folds 1-3:
+    envaudio train --data-root DIR --train-folds 1-3 --val-folds none --pretrained yamnet.npz \\
+        --freeze-layers 14 --no-spec-augment --mixup 0 --lr 1e-2 --epochs 15 --out runs/head.pt
+    envaudio train --data-root DIR --train-folds 1-3 --val-folds none --pretrained yamnet.npz \\
+        --freeze-layers 10 --epochs 12 --out runs/top.pt
     envaudio train --data-root DIR --train-folds 1-3 --val-folds none \\
         --epochs 24 --members 3 --out runs/cnn.pt
-    envaudio combine runs/yamnet.pt runs/cnn.pt --weights 0.5,0.5 --half --out model.pt
+    envaudio combine runs/head.pt runs/top.pt runs/cnn.pt --weights 1,1,1 --half --out model.pt
 With the full UrbanSound8K (10 folds, https://urbansounddataset.weebly.com/urbansound8k.html),
 train on the protocol's 8 training folds instead (--train-folds 1-8 --val-folds none for the
 recipe as shipped, or --val-folds 9 to early-stop on fold 9) and test on fold 10 with
