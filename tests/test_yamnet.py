@@ -164,7 +164,8 @@ def test_members_sharing_their_first_layers_run_them_once_with_the_same_result()
     assert Y.shared_layers(head_only, other) == 0
     nets = [head_only, top_tuned, other]
     stack = MemberStack(nets, [0, 0, 0], ["yamnet"] * 3).eval()
-    assert stack.groups == [("yamnet", [0, 1], 10), ("yamnet", [2], 0)]
+    assert [(members, k) for _, members, k in stack.groups] == [([0, 1], 10), ([2], 0)]
+    assert stack.groups[0][0] is Y
     spec = torch.randn(3, 398, 64)
     with torch.no_grad():
         got = stack(spec)

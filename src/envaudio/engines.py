@@ -66,26 +66,27 @@ class MemberStack(nn.Module):
 
         self.nets = nn.ModuleList(nets)
         self.inputs = inputs
-        self.groups: list[tuple[str, list[int], int]] = []  # (network, member indices, shared layers)
-        for i, (net, name) in enumerate(zip(nets, networks)):
+        # (the network module when members share layers, member indices, shared layers)
+        self.groups: list[tuple[object, list[int], int]] = []
+        for i, name in enumerate(networks):
             module = get_network(name)
-            for g, (gname, members, k) in enumerate(self.groups):
-                if gname == name and inputs[members[0]] == inputs[i]:
-                    shared = module.shared_layers(nets[members[0]], net) if hasattr(module, "shared_layers") else 0
-                    if shared:
-                        self.groups[g] = (gname, members + [i], min(k, shared) if len(members) > 1 else shared)
-                        break
+            for g, (_, members, k) in enumerate(self.groups):
+                first = members[0]
+                if networks[first] != name or inputs[first] != inputs[i] or not hasattr(module, "shared_layers"):
+                    continue
+                shared = module.shared_layers(nets[first], nets[i])
+                if shared:
+                    self.groups[g] = (module, members + [i], min(k, shared) if k else shared)
+                    break
             else:
-                self.groups.append((name, [i], 0))
+                self.groups.append((None, [i], 0))
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        from .networks import get_network
-
         out: list[torch.Tensor | None] = [None] * len(self.nets)
-        for name, members, k in self.groups:
+        for module, members, k in self.groups:
             x = xs[self.inputs[members[0]]]
             if k:
-                logits = get_network(name).forward_shared([self.nets[i] for i in members], x, k)
+                logits = module.forward_shared([self.nets[i] for i in members], x, k)
             else:
                 logits = [self.nets[i](x) for i in members]
             for i, z in zip(members, logits):

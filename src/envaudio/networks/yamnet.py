@@ -186,16 +186,14 @@ class YamnetClassifier(nn.Module):
         p = patches(spec, self.patch_hop)  # (B, P, 96, 64)
         return p.reshape(-1, 1, *p.shape[2:]), p.shape[1]
 
+    def pooled(self, x: torch.Tensor, n_patches: int, start: int = 0) -> torch.Tensor:
+        """Patches (after layer `start`) -> the rest of the tower -> mean patch embedding (B, 1024)."""
+        e = self.tower(x, start).mean(dim=(2, 3))
+        return e.reshape(-1, n_patches, e.shape[-1]).mean(1)
+
     def finish(self, x: torch.Tensor, n_patches: int, start: int = 0) -> torch.Tensor:
         """The tower from layer start+1 on, the mean patch embedding and the head -> logits."""
-        e = self.tower(x, start).mean(dim=(2, 3))
-        return self.head(self.dropout(e.reshape(-1, n_patches, e.shape[-1]).mean(1)))
-
-    def embed(self, spec: torch.Tensor) -> torch.Tensor:
-        """(B, frames, 64) -> mean patch embedding (B, 1024)."""
-        x, n = self.patch_batch(spec)
-        e = self.tower(x).mean(dim=(2, 3))
-        return e.reshape(-1, n, e.shape[-1]).mean(1)
+        return self.head(self.dropout(self.pooled(x, n_patches, start)))
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         return self.finish(*self.patch_batch(spec))
@@ -251,8 +249,10 @@ def load_pretrained(net: nn.Module, path: str | Path) -> nn.Module:
 # ------------------------------------------------------------------ the network-module API
 
 Frontend = YamnetFrontend
-# Training settings that differ from the defaults (which are the CNN's), chosen on held-out
-# folds (README, "Fine-tuning YAMNet"); the environment and the command line override them.
+# Training settings that differ from the defaults (which are the CNN's): fine-tuning every
+# layer, the `--pretrained` default. The bundled model's two YAMNet members use other
+# settings on the command line (README, "The model", with the held-out figures of each);
+# the environment and the command line override these.
 RECIPE = {"epochs": 10, "learning_rate": 1e-3, "backbone_lr_scale": 0.1, "patience": 4,
           "ema_decay": 0.998}
 # Small datasets (tens of clips per class): layers 1-10 keep their AudioSet weights, the
