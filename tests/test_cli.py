@@ -249,3 +249,15 @@ def test_cross_validation_over_present_folds(tmp_path):
     assert [f["val_fold"] for f in res["folds"]] == [2, 3, 1]
     assert res["mean_accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in res["folds"]]))
     assert "mean" in r.stdout
+
+
+def test_freeze_layers_outside_the_network_is_one_clear_error(tmp_path):
+    weights = tmp_path / "yamnet.npz"
+    weights.write_bytes(b"")  # checked for existence first; the options come before any reading
+    for n in ("-1", "15"):
+        r = run_cli("train", "--data-root", tmp_path, "--pretrained", weights, "--freeze-layers", n,
+                    "--out", tmp_path / "m.pt")
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert r.stderr.strip().splitlines() == ["envaudio train: error: --freeze-layers must be between 0 "
+                                                 "and 14 (yamnet has 14 layers)"], r.stderr
+    assert not (tmp_path / "m.pt").exists()

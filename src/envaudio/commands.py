@@ -67,6 +67,9 @@ def _train_config(args, clips_per_class: float = float("inf")):
                   spec_augment=s.spec_augment and not args.no_spec_augment,
                   class_weights=s.class_weights and not args.no_class_weights)
     s.validate()
+    layers = getattr(network, "N_LAYERS", 0)
+    if layers and not 0 <= s.freeze_layers <= layers:
+        raise DatasetError(f"--freeze-layers must be between 0 and {layers} ({backbone} has {layers} layers)")
     return TrainConfig(settings=s, members=args.members, device=args.device, workers=args.workers,
                        progress=not args.quiet, backbone=backbone,
                        pretrained=pretrained if backbone == "yamnet" else None, recipe=recipe)

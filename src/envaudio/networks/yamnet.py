@@ -31,6 +31,7 @@ NAME = "yamnet"
 # (stride, output channels) of layers 2..14: depthwise 3x3 (carries the stride) + pointwise 1x1.
 BLOCKS = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512),
           (1, 512), (1, 512), (1, 512), (1, 512), (1, 512), (2, 1024), (1, 1024)]
+N_LAYERS = 1 + len(BLOCKS)  # the conv 3x3, then the depthwise-separable blocks
 EMBEDDING_SIZE = 1024
 PATCH_FRAMES = 96  # 0.96 s
 REFERENCE_PATCH_HOP = 48  # the original's patch hop
@@ -153,7 +154,7 @@ class YamnetTower(nn.Module):
             c = c_out
 
     def blocks(self) -> list[nn.Module]:
-        return [getattr(self, f"layer{i}") for i in range(1, len(BLOCKS) + 2)]
+        return [getattr(self, f"layer{i}") for i in range(1, N_LAYERS + 1)]
 
     def forward(self, x: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Layers start+1 .. stop (all by default): a part of the tower can be run alone."""
