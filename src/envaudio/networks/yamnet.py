@@ -124,7 +124,9 @@ class SamePad(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
-        for size in (x.shape[-1], x.shape[-2]):  # F.pad order: last dim first
+        # Python ints, not traced sizes: an exported graph (whose sizes other than the batch
+        # are fixed) gets constant pads, which ONNX Runtime folds into the convolution.
+        for size in (int(x.shape[-1]), int(x.shape[-2])):  # F.pad order: last dim first
             total = max((math.ceil(size / self.stride) - 1) * self.stride + 3 - size, 0)
             pads += [total // 2, total - total // 2]
         return F.pad(x, pads)
