@@ -35,6 +35,21 @@ def clicks(seconds=1.0, sr=22050, every=0.1, amp=0.8):
     return x
 
 
+def random_member(network: str, seed: int) -> dict:
+    """A model file's member of `network` with random weights (a small CNN, or YAMNet)."""
+    import torch
+
+    from envaudio.model import member_state
+    from envaudio.networks import create_model, yamnet
+    from envaudio.settings import FeatureConfig
+
+    torch.manual_seed(seed)
+    fe = FeatureConfig() if network == "cnn" else yamnet.YamnetFrontend()
+    arch = {"width": 4} if network == "cnn" else {}
+    return {"network": network, "arch": arch, "features": fe.to_dict(),
+            "state": member_state(create_model(network, len(CLASSES), arch))}
+
+
 def make_sound(kind: str, seconds: float, sr: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if kind == "hum":

@@ -12,33 +12,24 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from envaudio import engines, npfeatures
 from envaudio.evaluate import evaluate_clips
 from envaudio.export import example_inputs, onnx_bytes
 from envaudio.data import load_clips
 from envaudio.features import log_mel_spectrogram
-from envaudio.model import load_model, member_state, model_payload, save_model
-from envaudio.networks import create_model, yamnet
+from envaudio.model import load_model, model_payload, save_model
+from envaudio.networks import yamnet
 from envaudio.predict import Classifier
 from envaudio.settings import FeatureConfig, Settings
-from conftest import CLASSES, ROOT, clicks, noise, run_cli, tone
-
-
-def _member(network: str, seed: int) -> dict:
-    torch.manual_seed(seed)
-    fe = FeatureConfig() if network == "cnn" else yamnet.YamnetFrontend()
-    arch = {"width": 4} if network == "cnn" else {}
-    return {"network": network, "arch": arch, "features": fe.to_dict(),
-            "state": member_state(create_model(network, len(CLASSES), arch))}
+from conftest import CLASSES, ROOT, clicks, noise, random_member, run_cli, tone
 
 
 @pytest.fixture(scope="module")
 def mixed_path(tmp_path_factory):
     """Two CNN members and a YAMNet member (random weights), weighted, with a temperature."""
     path = tmp_path_factory.mktemp("m") / "mixed.pt"
-    payload = model_payload([_member("cnn", 1), _member("cnn", 2), _member("yamnet", 3)], CLASSES,
+    payload = model_payload([random_member("cnn", 1), random_member("cnn", 2), random_member("yamnet", 3)], CLASSES,
                             {"name": "test"}, {"rule": "weighted", "weights": [0.2, 0.3, 0.5]},
                             calibration={"temperature": 1.5})
     save_model(path, payload)

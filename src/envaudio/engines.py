@@ -4,7 +4,9 @@ Both take the model inputs of n windows ({front end key: (n, ...)}) and give eac
 member's class probabilities (n_members, n, n_classes). The ONNX Runtime engine runs one
 graph that holds every member (one input per distinct front end), so a batch of windows
 goes through all members in a single call; the graph is exported from the loaded PyTorch
-networks when the model is loaded (about a second), never read from anywhere else.
+networks when the model is first loaded (about a second) and kept in the cache folder for
+the next loads (onnxcache.py: keyed by the model's weights and the code, checked against
+PyTorch when read back).
 
 `auto` picks ONNX Runtime when it is installed: measured on this 2-core machine it ran
 the members 2-4x faster than PyTorch eager (README, "Speed").
@@ -130,14 +132,13 @@ class OrtEngine:
     name = "onnxruntime"
 
     def __init__(self, model, threads: int | None = None):
-        from .export import example_inputs, onnx_bytes
+        from .onnxcache import session_for
+        from .settings import get_settings
 
         self.keys = [fe.key() for fe in model.frontends]
         self.names = [f"features_{i}" for i in range(len(self.keys))]
-        graph = onnx_bytes(stack_of(model), example_inputs(model.frontends), self.names, ["probabilities"],
-                           batch_axes={"probabilities": 1})
-        self.session = onnxruntime().InferenceSession(graph, session_options(threads or torch.get_num_threads()),
-                                            providers=["CPUExecutionProvider"])
+        self.session = session_for(model, self.names, session_options(threads or torch.get_num_threads()),
+                                   get_settings().cache_dir)
 
     def __call__(self, feats: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
         n = len(feats[self.keys[0]])

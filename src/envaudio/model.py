@@ -145,14 +145,18 @@ def save_model(path: str | os.PathLike, payload: dict) -> None:
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """Write to a temp file in the same folder, then rename: a kill mid-write never
-    leaves a truncated file behind."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """write(file object) to a temp file in the same folder, then rename: a kill mid-write
+    never leaves a truncated file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a model file is meant to be shared
