@@ -110,3 +110,36 @@ def test_combine_command(tmp_path, mixed):
     r = run_cli("combine", a, b, "--out", out, "--weights", "1")
     assert r.returncode == 2 and "one non-negative weight per model" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_combined_model_combines_again_with_its_own_weights():
+    a = model_payload([_member("cnn", 1), _member("cnn", 2)], LABELS, {},
+                      {"rule": "weighted", "weights": [0.75, 0.25]})
+    b = model_payload([_member("yamnet", 3)], LABELS, {})
+    both = from_payload(combine_payloads([a, b], [3, 1]))
+    assert np.allclose(both.weights(), [0.5625, 0.1875, 0.25])
+    # without weights each model counts as many members as it has, shared as it shares them
+    assert np.allclose(from_payload(combine_payloads([a, b])).weights(), [0.5, 1 / 6, 1 / 3])
+
+
+def test_equal_tensors_are_stored_once(tmp_path):
+    """Two members with the same YAMNet tower (a trained head and the zero-shot head on the
+    AudioSet tower): the file holds the tower once."""
+    a, b = _member("yamnet", 4), _member("yamnet", 5)
+    b["state"] = {k: (a["state"][k].clone() if k.startswith("tower.") else v) for k, v in b["state"].items()}
+    alone = tmp_path / "a.pt"
+    save_model(alone, model_payload([a], LABELS, {}))
+    pair = tmp_path / "pair.pt"
+    save_model(pair, combine_payloads([model_payload([a], LABELS, {}), model_payload([b], LABELS, {})]))
+    assert pair.stat().st_size < 1.05 * alone.stat().st_size
+    loaded = load_model(pair)
+    x = noise(4.0, amp=0.1)
+    want = []
+    for m in (a, b):
+        net = create_model("yamnet", len(LABELS), {})
+        net.load_state_dict(m["state"])
+        with torch.inference_mode():
+            want.append(F.softmax(net.eval()(torch.from_numpy(yamnet.features(resample(x, 22050, 16000)[None],
+                                                                              yamnet.YamnetFrontend()))), -1))
+    got = Classifier(loaded, Settings()).classify_waveform(x, 22050).probabilities
+    assert np.allclose(got, (want[0] + want[1]).numpy()[0] / 2, atol=1e-5)

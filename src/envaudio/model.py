@@ -186,6 +186,17 @@ def read_payload(path: str | os.PathLike) -> dict:
         raise ModelError(f"{path} is not a usable envaudio model: {e}") from None
 
 
+def _stored_once(t: torch.Tensor, seen: dict[tuple, list[torch.Tensor]]) -> torch.Tensor:
+    """`t`, or an equal tensor met before: torch.save writes a storage once however many
+    state dicts hold it."""
+    key = (t.dtype, tuple(t.shape))
+    for other in seen.setdefault(key, []):
+        if torch.equal(other, t):
+            return other
+    seen[key].append(t)
+    return t
+
+
 def build_member(d: dict, n_classes: int, inference: bool = True) -> Member:
     module = get_network(d["network"])
     net = module.build(d["arch"], n_classes)
@@ -223,22 +234,29 @@ def load_model(path: str | os.PathLike | None = None, backend: str | None = None
 
 def combine_payloads(payloads: list[dict], weights: list[float] | None = None, card: dict | None = None,
                      half: bool = False) -> dict:
-    """One model from several (their members side by side). `weights`: one per input model
-    (each member of model i gets weights[i] / its member count); default a plain mean over
-    all members. half=True stores floating-point weights as float16 (half the file)."""
+    """One model from several (their members side by side). `weights`: one per input model,
+    shared among its members as that model shares its own (equally, unless it is itself a
+    weighted combination); default: each model counts as many members as it has, so
+    unweighted models give a plain mean over all members. half=True stores floating-point
+    weights as float16 (half the file). Tensors that are equal in several members (a
+    tower two members kept frozen) are stored once."""
     labels = payloads[0]["labels"]
     for p in payloads[1:]:
         if p["labels"] != labels:
             raise ModelError(f"the models have different labels: {labels} vs {p['labels']}")
     members, member_w = [], []
+    seen: dict[tuple, list[torch.Tensor]] = {}
     for i, p in enumerate(payloads):
-        for m in p["members"]:
-            state = m["state"]
-            if half:
-                state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        own = np.asarray((p.get("combine") or {}).get("weights") or [1.0] * len(p["members"]), dtype=np.float64)
+        own = own / own.sum()
+        share = weights[i] if weights else float(len(p["members"]))
+        for m, w in zip(p["members"], own):
+            state = {k: _stored_once(v.half() if half and v.is_floating_point() else v, seen)
+                     for k, v in m["state"].items()}
             members.append({**m, "state": state})
-            member_w.append((weights[i] if weights else 1.0) / (len(p["members"]) if weights else 1.0))
-    combine = {"rule": "weighted", "weights": member_w} if weights else {"rule": "mean"}
+            member_w.append(float(share * w))
+    plain = not weights and len(set(np.round(member_w, 12))) == 1
+    combine = {"rule": "mean"} if plain else {"rule": "weighted", "weights": member_w}
     payload = model_payload(members, labels, card or {}, combine)
     from_payload(payload, inference=False)  # fails here (ModelError) if the members don't fit
     return payload
