@@ -1,4 +1,4 @@
-"""The `envaudio` command: prepare, train, combine, calibrate, export, evaluate, predict, serve."""
+"""The `envaudio` command: prepare, train, combine, zero-shot, calibrate, export, evaluate, predict, serve."""
 
 from __future__ import annotations
 
@@ -14,15 +14,18 @@ from .settings import get_settings
 EPILOG = "Run `envaudio COMMAND --help` for a command's options."
 TRAIN_EPILOG = """\
 The bundled model, and how to reproduce or improve it (README: "The model"): a YAMNet with
-a new linear head on its frozen AudioSet layers, a YAMNet with layers 11-14 fine-tuned and
-three from-scratch CNNs, trained here on the 2,148 UrbanSound8K clips of folds 1-3:
+a new linear head on its frozen AudioSet layers, a YAMNet with layers 11-14 fine-tuned,
+three from-scratch CNNs, trained here on the 2,148 UrbanSound8K clips of folds 1-3, and
+YAMNet's own AudioSet classifier mapped to the ten classes (untrained), a quarter each:
     envaudio train --data-root DIR --train-folds 1-3 --val-folds none --pretrained yamnet.npz \\
         --freeze-layers 14 --no-spec-augment --mixup 0 --lr 1e-2 --epochs 15 --out runs/head.pt
     envaudio train --data-root DIR --train-folds 1-3 --val-folds none --pretrained yamnet.npz \\
         --freeze-layers 10 --epochs 12 --out runs/top.pt
     envaudio train --data-root DIR --train-folds 1-3 --val-folds none \\
         --epochs 24 --members 3 --out runs/cnn.pt
-    envaudio combine runs/head.pt runs/top.pt runs/cnn.pt --weights 1,1,1 --half --out model.pt
+    envaudio zero-shot --pretrained yamnet.npz --out runs/zs.pt
+    envaudio combine runs/head.pt runs/top.pt runs/cnn.pt runs/zs.pt --weights 1,1,1,1 --half \\
+        --out model.pt
 With the full UrbanSound8K (10 folds, https://urbansounddataset.weebly.com/urbansound8k.html),
 train on the protocol's 8 training folds instead (--train-folds 1-8 --val-folds none for the
 recipe as shipped, or --val-folds 9 to early-stop on fold 9) and test on fold 10 with
@@ -30,6 +33,12 @@ recipe as shipped, or --val-folds 9 to early-stop on fold 9) and test on fold 10
 (TensorFlow Model Garden, research/audioset/yamnet, yamnet.h5, Apache-2.0) converts with
 `python scripts/yamnet_h5_to_npz.py yamnet.h5 yamnet.npz` (pip install h5py). The weights
 are read at training time only: the model file is self-contained."""
+
+
+def _zero_shot_temperature() -> float:
+    from .zeroshot import TEMPERATURE
+
+    return TEMPERATURE
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -113,6 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--half", action="store_true", help="store the weights as float16 (half the size)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("zero-shot", help="a model that needs no training: YAMNet's AudioSet classes "
+                       "mapped to UrbanSound8K's (a member to combine with trained ones)")
+    p.add_argument("--pretrained", required=True, help="YAMNet's weights (yamnet.npz)")
+    p.add_argument("--class-map", default=None, help="YAMNet's yamnet_class_map.csv (default: next to "
+                   "--pretrained)")
+    p.add_argument("--map", default=None, metavar="JSON", help='your classes instead of UrbanSound8K\'s: '
+                   '{"label": ["AudioSet class", ...], ...} with YAMNet\'s display names')
+    p.add_argument("--temperature", type=float, default=None, help="divides the mapped logits "
+                   "(default: %s)" % _zero_shot_temperature())
+    p.add_argument("--out", required=True, help="model file to write")
 
     p = sub.add_parser("calibrate", help="fit the temperature and the 'unknown' threshold of a model "
                        "on held-out predictions, and write them into it")
@@ -242,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             from .commands import cmd_export as fn
         elif args.command == "evaluate":
             from .commands import cmd_evaluate as fn
+        elif args.command == "zero-shot":
+            from .commands import cmd_zero_shot as fn
         elif args.command == "calibrate":
             from .commands import cmd_calibrate as fn
         elif args.command == "predict":

@@ -218,12 +218,14 @@ def _cross_validate(clips, labels, cfg, run_dir: Path, args, card: dict) -> int:
 
 
 def combined_card(payloads: list[dict], paths: list[str], combine: dict) -> dict:
+    from collections import Counter
     from datetime import datetime, timezone
 
     cards = [p.get("card", {}) for p in payloads]
     folds = sorted({f for c in cards for f in (c.get("train_folds") or [])})
     return {
-        "name": "envaudio " + " + ".join(f"{len(p['members'])} x {p['members'][0]['network']}" for p in payloads),
+        "name": "envaudio " + " + ".join(f"{n} x {net}" for net, n in
+                                         Counter(m["network"] for p in payloads for m in p["members"]).items()),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dataset": cards[0].get("dataset"), "dataset_citation": cards[0].get("dataset_citation"),
         "train_folds": folds or None,
@@ -296,6 +298,33 @@ def cmd_combine(args) -> int:
     Path(args.out + ".card.json").write_text(json.dumps(payload["card"], indent=1) + "\n")
     size = Path(args.out).stat().st_size / 1e6
     print(f"saved {args.out} ({len(payload['members'])} members, {payload['combine']['rule']}, {size:.1f} MB)")
+    return 0
+
+
+def cmd_zero_shot(args) -> int:
+    from .model import save_model
+    from .zeroshot import TEMPERATURE, zero_shot_payload
+
+    pretrained = Path(args.pretrained)
+    if not pretrained.is_file():
+        raise FileNotFoundError(f"--pretrained {pretrained}: no such file")
+    mapping = None
+    if args.map:
+        try:
+            mapping = json.loads(Path(args.map).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise DatasetError(f"--map {args.map}: cannot read it as JSON ({e})") from None
+        if not isinstance(mapping, dict) or not all(
+                isinstance(v, list) and all(isinstance(n, str) for n in v) for v in mapping.values()):
+            raise DatasetError(f'--map {args.map}: write {{"label": ["AudioSet class", ...], ...}}')
+    _check_output(args.out, "--out", create_parent=True)
+    temperature = TEMPERATURE if args.temperature is None else args.temperature
+    payload = zero_shot_payload(pretrained, args.class_map or pretrained.with_name("yamnet_class_map.csv"),
+                                get_settings(), mapping, temperature)
+    save_model(args.out, payload)
+    Path(args.out + ".labels.json").write_text(json.dumps(payload["labels"], indent=1) + "\n")
+    Path(args.out + ".card.json").write_text(json.dumps(payload["card"], indent=1) + "\n")
+    print(f"saved {args.out} (zero-shot YAMNet, {len(payload['labels'])} classes, temperature {temperature:g})")
     return 0
 
 

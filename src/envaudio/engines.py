@@ -60,7 +60,8 @@ class MemberStack(nn.Module):
     """The members side by side: forward(x_0, ..., x_k) (one input per distinct front end)
     -> probabilities (n_members, n, n_classes). Members of one network type that hold their
     first layers identically (`shared_layers` of the network module; YAMNet's linear-head
-    and top-fine-tuned members share 10 of 14) run those layers once."""
+    and top-fine-tuned members share 10 of 14) run those layers once; members with equal
+    whole towers (`share_towers`) run them once."""
 
     def __init__(self, nets: list[nn.Module], inputs: list[int], networks: list[str]):
         super().__init__()
@@ -82,6 +83,9 @@ class MemberStack(nn.Module):
                     break
             else:
                 self.groups.append((None, [i], 0))
+        for module, members, k in self.groups:
+            if k and hasattr(module, "share_towers"):
+                module.share_towers([nets[i] for i in members])
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         out: list[torch.Tensor | None] = [None] * len(self.nets)

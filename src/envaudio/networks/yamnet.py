@@ -234,9 +234,10 @@ def read_npz(path: str | Path) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_pretrained(net: nn.Module, path: str | Path) -> nn.Module:
-    """Copy the pretrained tower (and the AudioSet logits, where `net` has them) into `net`."""
-    weights = read_npz(path)
+def load_pretrained(net: nn.Module, path: str | Path | dict[str, torch.Tensor]) -> nn.Module:
+    """Copy the pretrained tower (and the AudioSet logits, where `net` has them) into `net`,
+    from `yamnet.npz` or from what `read_npz` read of it."""
+    weights = path if isinstance(path, dict) else read_npz(path)
     own = net.state_dict()
     take = {k: v for k, v in weights.items() if k in own}
     missing = [k for k in own if k.startswith("tower.") and k not in take]
@@ -327,11 +328,29 @@ def shared_layers(a: YamnetClassifier, b: YamnetClassifier) -> int:
     return n
 
 
+def share_towers(nets: list[YamnetClassifier]) -> None:
+    """Members whose whole towers are equal (a trained head and the zero-shot head on the
+    AudioSet tower) get one tower object, which `forward_shared` then runs once."""
+    for j, b in enumerate(nets):
+        for a in nets[:j]:
+            if a.tower is not b.tower and shared_layers(a, b) == N_LAYERS:
+                b.tower = a.tower
+                break
+
+
 def forward_shared(nets: list[YamnetClassifier], spec: torch.Tensor, k: int) -> list[torch.Tensor]:
-    """Logits of each of `nets` for one input, their first `k` shared tower layers run once."""
+    """Logits of each of `nets` for one input, their first `k` shared tower layers run once
+    (and the rest once per distinct tower object, see `share_towers`)."""
     x, n = nets[0].patch_batch(spec)
     x = nets[0].tower(x, 0, k)
-    return [net.finish(x, n, start=k) for net in nets]
+    pooled: dict[int, torch.Tensor] = {}
+    out = []
+    for net in nets:
+        e = pooled.get(id(net.tower))
+        if e is None:
+            e = pooled[id(net.tower)] = net.pooled(x, n, start=k)
+        out.append(net.head(net.dropout(e)))
+    return out
 
 
 def augment(x: torch.Tensor, y: torch.Tensor, hp, fe: YamnetFrontend):

@@ -1,0 +1,126 @@
+"""The zero-shot member: YAMNet's AudioSet classifier with its classes mapped to ours.
+
+Always: with random weights written in yamnet.npz's layout, the member's probabilities are
+softmax(mean of the mapped AudioSet logits / T) of the AudioSet network itself, and it runs
+its tower once beside a trained head on the same tower. With the real weights in ../shared:
+the bundled dog-bark example is a dog bark."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from envaudio.audio import load_audio, resample
+from envaudio.engines import stack_of
+from envaudio.model import combine_payloads, from_payload, load_model, member_state, model_payload
+from envaudio.networks import yamnet
+from envaudio.predict import Classifier
+from envaudio.settings import BUNDLED_MODEL, Settings
+from envaudio.zeroshot import URBANSOUND8K, zero_shot_payload
+from conftest import ROOT, noise, run_cli, tone
+
+PRETRAINED = ROOT.parent / "shared" / "pretrained" / "yamnet"
+NAMES = [f"sound {i}" for i in range(yamnet.N_AUDIOSET)]
+MAP = {"hum": ["sound 3", "sound 7"], "beep": ["sound 11"], "hiss": ["sound 500", "sound 2", "sound 9"]}
+
+
+@pytest.fixture(scope="module")
+def fake_release(tmp_path_factory):
+    """yamnet.npz (random weights, the release's key layout) and yamnet_class_map.csv."""
+    d = tmp_path_factory.mktemp("yamnet")
+    torch.manual_seed(0)
+    net = yamnet.AudioSetYamnet()
+    arrays = {}
+    for k, v in net.state_dict().items():
+        k = k.replace("tower.layer1.1.", "layer1.conv.").removeprefix("tower.")
+        arrays[k] = v.numpy()
+    np.savez(d / "yamnet.npz", **arrays)
+    (d / "yamnet_class_map.csv").write_text(
+        "index,mid,display_name\n" + "".join(f'{i},/m/{i},"{n}"\n' for i, n in enumerate(NAMES)))
+    (d / "map.json").write_text(json.dumps(MAP))
+    return d
+
+
+def test_the_member_is_the_audioset_classifier_mapped(fake_release, tmp_path):
+    out = tmp_path / "zs.pt"
+    r = run_cli("zero-shot", "--pretrained", fake_release / "yamnet.npz", "--map", fake_release / "map.json",
+                "--temperature", "2", "--out", out)
+    assert r.returncode == 0, r.stderr
+    model = load_model(out)
+    assert model.labels == ["beep", "hiss", "hum"]
+    x = (tone(700, 4.0, 16000) + noise(4.0, sr=16000, amp=0.05)).astype(np.float32)
+    got = Classifier(model, Settings()).classify_waveform(x, 16000).probabilities
+
+    ref = yamnet.AudioSetYamnet()
+    ref.load_state_dict(yamnet.read_npz(fake_release / "yamnet.npz"))
+    spec = torch.from_numpy(yamnet.features(x[None], model.members[0].frontend))
+    with torch.inference_mode():
+        e = ref.tower(yamnet.patches(spec, 96).reshape(-1, 1, 96, 64)).mean(dim=(2, 3)).mean(0)
+        logits = ref.logits(e).numpy()
+    z = np.array([logits[[NAMES.index(n) for n in MAP[label]]].mean() for label in model.labels]) / 2
+    want = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    assert np.allclose(got, want, atol=1e-5)
+    card = json.loads((tmp_path / "zs.pt.card.json").read_text())
+    assert card["zero_shot"]["temperature"] == 2 and card["train_folds"] is None
+
+
+def test_beside_a_trained_head_the_tower_runs_once(fake_release):
+    zs = zero_shot_payload(fake_release / "yamnet.npz", fake_release / "yamnet_class_map.csv", Settings(), MAP)
+    torch.manual_seed(1)
+    trained = yamnet.YamnetClassifier(3)
+    yamnet.load_pretrained(trained, fake_release / "yamnet.npz")  # a head trained on the frozen tower
+    head = model_payload([{**zs["members"][0], "state": member_state(trained)}], zs["labels"], {})
+    model = from_payload(combine_payloads([head, zs]))
+    stack = stack_of(model)
+    assert stack.nets[0].tower is stack.nets[1].tower
+    calls = []
+    hook = stack.nets[0].tower.layer14.register_forward_hook(lambda *a: calls.append(1))
+    x = noise(4.0, sr=16000, amp=0.1)
+    with torch.inference_mode():
+        p = stack(torch.from_numpy(yamnet.features(x[None], model.members[0].frontend))).numpy()
+    hook.remove()
+    assert len(calls) == 1
+    singles = [Classifier(from_payload(pl), Settings()).classify_waveform(x, 16000).probabilities
+               for pl in (head, zs)]
+    assert np.allclose(p[:, 0], np.stack(singles), atol=1e-5)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("unknown", "'beep': not AudioSet classes of YAMNet: ['no such sound']"),
+    ("no-class-map", "YAMNet's class map not found"),
+    ("not-weights", "not YAMNet's weights"),
+    ("bad-json", "cannot read it as JSON"),
+])
+def test_bad_input_is_one_clear_line(fake_release, tmp_path, case, message):
+    args = ["--pretrained", fake_release / "yamnet.npz", "--map", fake_release / "map.json"]
+    if case == "unknown":
+        (tmp_path / "m.json").write_text(json.dumps({"beep": ["no such sound"]}))
+        args[3] = tmp_path / "m.json"
+    elif case == "no-class-map":
+        args += ["--class-map", tmp_path / "missing.csv"]
+    elif case == "not-weights":
+        (tmp_path / "yamnet.npz").write_bytes(b"not an npz")
+        args[1] = tmp_path / "yamnet.npz"
+        args += ["--class-map", fake_release / "yamnet_class_map.csv"]
+    else:
+        (tmp_path / "m.json").write_text("{beep")
+        args[3] = tmp_path / "m.json"
+    r = run_cli("zero-shot", *args, "--out", tmp_path / "zs.pt")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
+    assert not (tmp_path / "zs.pt").exists()
+
+
+def test_with_the_real_weights_a_dog_bark_is_a_dog_bark(tmp_path):
+    if not (PRETRAINED / "yamnet.npz").is_file():
+        pytest.skip("YAMNet weights not present in ../shared/pretrained/yamnet")
+    payload = zero_shot_payload(PRETRAINED / "yamnet.npz", PRETRAINED / "yamnet_class_map.csv", Settings())
+    model = from_payload(payload)
+    assert model.labels == sorted(URBANSOUND8K)
+    clip = BUNDLED_MODEL.parent / "examples" / "100652-3-0-0.flac"  # UrbanSound8K, class 3: dog_bark
+    wave = load_audio(clip, 22050)
+    pred = Classifier(model, Settings()).classify_waveform(resample(wave, 22050, 16000), 16000)
+    assert model.labels[int(np.argmax(pred.probabilities))] == "dog_bark"
