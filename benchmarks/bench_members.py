@@ -29,12 +29,15 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "urbans
 
 
 def parts(model: LoadedModel) -> dict[str, LoadedModel]:
-    """Each network type of the model on its own (its members averaged), then the whole."""
+    """Each network type of the model on its own (its members weighted as in the model),
+    then the whole."""
     out = {}
+    w = model.weights()
     for name in dict.fromkeys(m.network for m in model.members):
-        members = [m for m in model.members if m.network == name]
-        out[f"{name} x {len(members)}"] = LoadedModel(members, model.labels, {"rule": "mean"},
-                                                     model.calibration, model.card, model.path)
+        idx = [i for i, m in enumerate(model.members) if m.network == name]
+        out[f"{name} x {len(idx)}"] = LoadedModel([model.members[i] for i in idx], model.labels,
+                                                  {"rule": "weighted", "weights": [float(w[i]) for i in idx]},
+                                                  model.calibration, model.card, model.path)
     if len(out) > 1:
         out["combination"] = model
     return out
