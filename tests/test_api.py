@@ -297,6 +297,19 @@ def test_spectrogram_quantization_roundtrip(classifier):
     assert int(np.argmax(rows)) < 8
 
 
+def test_silence_is_drawn_dark_under_a_readable_colour_bar(classifier):
+    from envaudio.features import log_mel_spectrogram
+
+    cfg = classifier.cfg
+    for x in (np.zeros(22050, np.float32), noise(1.0, amp=1e-5)):  # digital silence, faint hiss
+        payload = spectrogram_payload(log_mel_spectrogram(x, cfg, fixed=False), cfg, 1.0)
+        assert payload["db_max"] - payload["db_min"] >= 40 and len(payload["db_ticks"]) >= 3
+        levels = np.frombuffer(base64.b64decode(payload["data"]), np.uint8)
+        assert levels.max() < 255  # not stretched over the whole colour scale
+    assert levels.min() == 0 and set(np.frombuffer(base64.b64decode(spectrogram_payload(
+        log_mel_spectrogram(np.zeros(22050, np.float32), cfg, fixed=False), cfg, 1.0)["data"]), np.uint8)) == {0}
+
+
 def test_long_file_is_max_pooled_to_at_most_2000_columns(client):
     data = wav(clicks(90.0, 8000, every=7.3), 8000)  # 90 s -> 3876 STFT frames
     r = post_file(client, data, path="/spectrogram")

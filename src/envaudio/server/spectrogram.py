@@ -23,6 +23,7 @@ from ..features import mel_frequencies
 from ..settings import FeatureConfig
 
 ENCODING = "uint8-base64"
+MIN_RANGE_DB = 40.0  # the web app's live view uses the same floor (frontend/src/lib/rolling.js)
 MAX_COLUMNS = 2000
 _NICE_SECONDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0)
 _FREQ_CANDIDATES = (50, 100, 125, 250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000)
@@ -46,9 +47,9 @@ def pool_time(db: np.ndarray, max_columns: int = MAX_COLUMNS) -> tuple[np.ndarra
 def quantize(db: np.ndarray) -> tuple[bytes, float, float]:
     """dB values -> (uint8 bytes, db_min, db_max), 0 -> db_min and 255 -> db_max."""
     lo = math.floor(float(db.min()) * 100) / 100
-    hi = math.ceil(float(db.max()) * 100) / 100
-    if hi - lo < 1e-6:  # flat input (digital silence): any non-empty range will do
-        hi = lo + 1.0
+    # At least MIN_RANGE_DB, reaching up from the quietest value: silence (flat, or a few dB of
+    # hiss) is then drawn dark under a readable colour bar, not stretched over the whole scale.
+    hi = max(math.ceil(float(db.max()) * 100) / 100, lo + MIN_RANGE_DB)
     q = np.rint((db - lo) * (255.0 / (hi - lo)))
     return np.clip(q, 0, 255).astype(np.uint8).tobytes(), lo, hi
 
