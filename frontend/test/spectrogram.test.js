@@ -204,11 +204,16 @@ describe('spectrogramNote', () => {
   ]
   it('names the CNN view and the other front ends once each', () => {
     const note = spectrogramNote({ n_mels: 64, sample_rate: 22050, spectrogram_source: 'cnn', members })
-    expect(note).toBe('64-band log-mel at 22.05 kHz, what the CNN members hear; the yamnet at 16 kHz members use their own front end')
+    expect(note).toBe('64-band log-mel at 22.05 kHz, what the CNN members hear; the YAMNet members (16 kHz) hear their own front end')
+  })
+  it('names several other front ends', () => {
+    const note = spectrogramNote({ n_mels: 64, sample_rate: 22050, spectrogram_source: 'cnn',
+      members: [...members, { network: 'beats', sample_rate: 8000, weight: 0.2 }] })
+    expect(note).toMatch(/; the YAMNet members \(16 kHz\) and the beats members \(8 kHz\) hear their own front ends$/)
   })
   it('says when the view is for display only (no CNN member)', () => {
     const note = spectrogramNote({ n_mels: 64, sample_rate: 22050, spectrogram_source: 'display', members: members.slice(0, 1) })
-    expect(note).toMatch(/^64-band log-mel at 22.05 kHz, for display; the yamnet at 16 kHz members/)
+    expect(note).toMatch(/^64-band log-mel at 22.05 kHz, for display; the YAMNet members \(16 kHz\)/)
   })
   it('is empty before /config has loaded', () => {
     expect(spectrogramNote(null)).toBe('')

@@ -134,6 +134,7 @@ export function spectrogramToRGBA(spec, lut) {
   return px
 }
 
+const NETWORK_NAMES = { yamnet: 'YAMNet', cnn: 'CNN' }
 const kHz = (hz) => `${+(hz / 1000).toFixed(2)} kHz`
 
 /** Which front end the drawn spectrogram is, from /config: a model may combine members that
@@ -142,8 +143,10 @@ export function spectrogramNote(config) {
   if (!config || !config.n_mels || !config.sample_rate) return ''
   const view = `${config.n_mels}-band log-mel at ${kHz(config.sample_rate)}`
   const others = [...new Set((config.members ?? [])
-    .filter((m) => m.network !== 'cnn').map((m) => `${m.network} at ${kHz(m.sample_rate)}`))]
-  const rest = others.length ? `; the ${others.join(', ')} members use their own front end` : ''
+    .filter((m) => m.network !== 'cnn')
+    .map((m) => `the ${NETWORK_NAMES[m.network] ?? m.network} members (${kHz(m.sample_rate)})`))]
+  const rest = others.length
+    ? `; ${others.join(' and ')} hear their own front end${others.length > 1 ? 's' : ''}` : ''
   if (config.spectrogram_source === 'cnn') return `${view}, what the CNN members hear${rest}`
   return `${view}, for display${others.length ? rest : ''}`
 }
