@@ -25,9 +25,6 @@ import numpy as np
 
 from .settings import Settings
 
-N_AUDIOSET = 521  # YAMNet's classes (networks/yamnet.py is imported only where torch is needed:
-# the command-line parser reads TEMPERATURE without loading torch)
-
 # UrbanSound8K class -> the AudioSet classes (YAMNet's display names) it covers.
 URBANSOUND8K = {
     "air_conditioner": ["Air conditioning", "Mechanical fan"],
@@ -50,7 +47,9 @@ TEMPERATURE = 3.0
 
 def read_class_names(path: str | Path) -> list[str]:
     """YAMNet's yamnet_class_map.csv (index,mid,display_name) -> the 521 display names."""
+    # Imported here, as everything that loads torch: the command-line parser reads TEMPERATURE.
     from .model import ModelError
+    from .networks.yamnet import N_AUDIOSET
 
     path = Path(path)
     if not path.is_file():
