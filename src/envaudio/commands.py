@@ -267,7 +267,7 @@ def fit_weights(payloads: list[dict], clips, settings, workers, progress: bool, 
 
 
 def cmd_combine(args) -> int:
-    from .model import combine_payloads, read_payload, save_model
+    from .model import combine_payloads, read_payload, save_model_files
 
     payloads = [read_payload(p) for p in args.models]
     weights = None
@@ -293,16 +293,14 @@ def cmd_combine(args) -> int:
     payload["card"] = combined_card(payloads, args.models, combine)
     if "fitted_on_folds" in combine:
         payload["combine"]["fitted_on_folds"] = combine["fitted_on_folds"]
-    save_model(args.out, payload)
-    Path(args.out + ".labels.json").write_text(json.dumps(payload["labels"], indent=1) + "\n")
-    Path(args.out + ".card.json").write_text(json.dumps(payload["card"], indent=1) + "\n")
+    save_model_files(args.out, payload)
     size = Path(args.out).stat().st_size / 1e6
     print(f"saved {args.out} ({len(payload['members'])} members, {payload['combine']['rule']}, {size:.1f} MB)")
     return 0
 
 
 def cmd_zero_shot(args) -> int:
-    from .model import save_model
+    from .model import save_model_files
     from .zeroshot import TEMPERATURE, zero_shot_payload
 
     pretrained = Path(args.pretrained)
@@ -321,9 +319,7 @@ def cmd_zero_shot(args) -> int:
     temperature = TEMPERATURE if args.temperature is None else args.temperature
     payload = zero_shot_payload(pretrained, args.class_map or pretrained.with_name("yamnet_class_map.csv"),
                                 get_settings(), mapping, temperature)
-    save_model(args.out, payload)
-    Path(args.out + ".labels.json").write_text(json.dumps(payload["labels"], indent=1) + "\n")
-    Path(args.out + ".card.json").write_text(json.dumps(payload["card"], indent=1) + "\n")
+    save_model_files(args.out, payload)
     print(f"saved {args.out} (zero-shot YAMNet, {len(payload['labels'])} classes, temperature {temperature:g})")
     return 0
 

@@ -18,6 +18,7 @@ one front end) still load.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -142,6 +143,14 @@ def model_payload(members: list[dict], labels: list[str], card: dict, combine: d
 
 def save_model(path: str | os.PathLike, payload: dict) -> None:
     atomic_torch_save(payload, path)
+
+
+def save_model_files(path: str | os.PathLike, payload: dict) -> None:
+    """The model file and, beside it, what people read without loading it: FILE.labels.json
+    and FILE.card.json."""
+    save_model(path, payload)
+    Path(str(path) + ".labels.json").write_text(json.dumps(payload["labels"], indent=1) + "\n")
+    Path(str(path) + ".card.json").write_text(json.dumps(payload.get("card", {}), indent=1) + "\n")
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:

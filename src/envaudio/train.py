@@ -11,7 +11,6 @@ DistributedDataParallel; only rank 0 writes files.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import random
@@ -28,7 +27,7 @@ import torch.nn.functional as F
 from .data import Clip, DatasetError, FeatureCache, select_folds
 from .layouts import US8K_CITATION
 from .evaluate import classification_metrics
-from .model import atomic_torch_save, member_state, model_payload, save_model
+from .model import atomic_torch_save, member_state, model_payload, save_model_files
 from .networks import create_model, get_network
 from .settings import Settings, parse_wave_variants
 
@@ -529,9 +528,7 @@ def write_outputs(result: TrainResult, labels: list[str], out: str | Path, run_d
                   combine: dict | None = None) -> None:
     """Model file + labels JSON + model card JSON + training curve (rank 0 only)."""
     out = Path(out)
-    save_model(out, model_payload(result.members, labels, result.card, combine))
-    Path(str(out) + ".labels.json").write_text(json.dumps(labels, indent=1) + "\n")
-    Path(str(out) + ".card.json").write_text(json.dumps(result.card, indent=1) + "\n")
+    save_model_files(out, model_payload(result.members, labels, result.card, combine))
     plot_history(result.history, Path(run_dir) / "training_curve.png")
     result.model_path = str(out)
 
