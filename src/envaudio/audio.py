@@ -40,6 +40,8 @@ def decode_rate(rates) -> int:
     same on every path (the training cache, `Classifier`, the server), so the features a
     member gets never depend on which other members share its model."""
     return max([SAMPLE_RATE, *rates])
+
+
 AudioSource = Union[str, os.PathLike, bytes]
 
 # Demuxers ffmpeg may use (`ffmpeg -demuxers`): audio containers only. Left out on purpose:

@@ -5,8 +5,8 @@ member's class probabilities (n_members, n, n_classes). The ONNX Runtime engine 
 graph that holds every member (one input per distinct front end), so a batch of windows
 goes through all members in a single call; the graph is exported from the loaded PyTorch
 networks when the model is first loaded (about a second) and kept in the cache folder for
-the next loads (onnxcache.py: keyed by the model's weights and the code, checked against
-PyTorch when read back).
+the next loads (onnxcache.py: keyed by the model's weights and the code, each file checked
+against its SHA-256 when read back).
 
 `auto` picks ONNX Runtime when it is installed: measured on this 2-core machine it ran
 the members 2-4x faster than PyTorch eager (README, "Speed").
