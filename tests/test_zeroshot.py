@@ -93,11 +93,12 @@ def test_beside_a_trained_head_the_tower_runs_once(fake_release):
     ("no-class-map", "YAMNet's class map not found"),
     ("not-weights", "not YAMNet's weights"),
     ("bad-json", "cannot read it as JSON"),
+    ("empty", "a classifier needs at least 2 classes; the map gives 0"),
 ])
 def test_bad_input_is_one_clear_line(fake_release, tmp_path, case, message):
     args = ["--pretrained", fake_release / "yamnet.npz", "--map", fake_release / "map.json"]
     if case == "unknown":
-        (tmp_path / "m.json").write_text(json.dumps({"beep": ["no such sound"]}))
+        (tmp_path / "m.json").write_text(json.dumps({"beep": ["no such sound"], "hum": ["sound 3"]}))
         args[3] = tmp_path / "m.json"
     elif case == "no-class-map":
         args += ["--class-map", tmp_path / "missing.csv"]
@@ -105,6 +106,9 @@ def test_bad_input_is_one_clear_line(fake_release, tmp_path, case, message):
         (tmp_path / "yamnet.npz").write_bytes(b"not an npz")
         args[1] = tmp_path / "yamnet.npz"
         args += ["--class-map", fake_release / "yamnet_class_map.csv"]
+    elif case == "empty":  # not UrbanSound8K's map in its place
+        (tmp_path / "m.json").write_text("{}")
+        args[3] = tmp_path / "m.json"
     else:
         (tmp_path / "m.json").write_text("{beep")
         args[3] = tmp_path / "m.json"

@@ -67,6 +67,8 @@ def mapping_matrix(mapping: dict[str, list[str]], names: list[str]) -> tuple[lis
     """-> (our labels, sorted; (n_labels, 521) rows averaging each label's AudioSet classes)."""
     from .model import ModelError
 
+    if len(mapping) < 2:
+        raise ModelError(f"a classifier needs at least 2 classes; the map gives {len(mapping)}")
     index = {n: i for i, n in enumerate(names)}
     labels = sorted(mapping)
     M = np.zeros((len(labels), len(names)))
@@ -101,7 +103,7 @@ def zero_shot_payload(pretrained: str | Path, class_map: str | Path, settings: S
 
     if not temperature > 0:
         raise ModelError("the temperature must be positive")
-    mapping = mapping or URBANSOUND8K
+    mapping = URBANSOUND8K if mapping is None else mapping
     labels, M = mapping_matrix(mapping, read_class_names(class_map))
     try:
         weights = yamnet.read_npz(pretrained)
