@@ -8,14 +8,14 @@ import pytest
 import soundfile as sf
 
 from envaudio.audio import load_audio
-from envaudio.events import (FLOOR_DBFS, Event, detect_events, frame_power, level_envelope,
+from envaudio.events import (FLOOR_DBFS, Event, EventParams, detect_events, frame_power, level_envelope,
                              loudest_level, nest_short_events, power_db)
 from envaudio.predict import Classifier, load_classifier
 from envaudio.settings import Settings
 from conftest import EXAMPLES, noise, tone
 
 LABELS = ["music", "horn", "dog"]
-P = Settings().event_params()
+P = EventParams.from_settings(Settings())
 # The timing tests judge where events are, not whether the model is sure of generated
 # tones: any positive UNKNOWN_THRESHOLD overrides the model's calibrated one.
 NEVER_UNKNOWN = 1e-6
@@ -92,7 +92,7 @@ def test_unknown_frames_are_gaps():
     probs = np.full((len(starts), 3), 1 / 3)
     probs[:3] = [0.9, 0.05, 0.05]  # windows 0-6 s sure of music, the rest undecided
     levels = np.full(120, -20.0)
-    p = Settings(unknown_threshold=0.6).event_params()
+    p = EventParams.from_settings(Settings(unknown_threshold=0.6))
     ev = detect_events(starts, L, probs, levels, LABELS, p)
     assert len(ev) == 1 and ev[0].label == "music" and ev[0].end <= 6.0
     assert detect_events(starts, L, np.full((len(starts), 3), 1 / 3), levels, LABELS, p) == []

@@ -40,7 +40,7 @@ JUMP_DB = 6.0  # a level step this large marks a boundary between touching event
 
 @dataclass(frozen=True)
 class EventParams:
-    """The knobs of event detection (from Settings: `Settings.event_params`)."""
+    """The knobs of event detection (from Settings: `EventParams.from_settings`)."""
 
     silence_dbfs: float
     unknown_threshold: float  # 0: never "unknown"
@@ -48,6 +48,14 @@ class EventParams:
     level_block_seconds: float
     min_event_seconds: float
     max_gap_seconds: float
+
+    @classmethod
+    def from_settings(cls, s, model_threshold: float = 0.0) -> "EventParams":
+        """The event knobs of Settings `s`; `model_threshold`: the model's calibrated
+        unknown threshold, used unless UNKNOWN_THRESHOLD is set."""
+        return cls(silence_dbfs=s.silence_dbfs, unknown_threshold=s.unknown_threshold or model_threshold,
+                   frame_seconds=s.event_frame_seconds, level_block_seconds=s.level_block_seconds,
+                   min_event_seconds=s.min_event_seconds, max_gap_seconds=s.max_gap_seconds)
 
 
 @dataclass

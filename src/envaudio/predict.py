@@ -117,7 +117,7 @@ class Classifier:
 
     @property
     def event_params(self) -> EventParams:
-        return self.settings.event_params((self.model.calibration or {}).get("unknown_threshold", 0.0))
+        return EventParams.from_settings(self.settings, (self.model.calibration or {}).get("unknown_threshold", 0.0))
 
     def window_starts(self, waves: dict[int, np.ndarray], levels: np.ndarray | None = None
                       ) -> tuple[list[float], list[bool]]:

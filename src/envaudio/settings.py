@@ -243,18 +243,6 @@ class Settings:
         return FeatureConfig(**{f.name: getattr(self, f.name) for f in fields(FeatureConfig)
                                 if hasattr(self, f.name)})
 
-    def event_params(self, model_threshold: float = 0.0):
-        """The event-detection knobs; `model_threshold`: the model's calibrated
-        unknown threshold, used unless UNKNOWN_THRESHOLD is set."""
-        from .events import EventParams
-
-        return EventParams(silence_dbfs=self.silence_dbfs,
-                           unknown_threshold=self.unknown_threshold or model_threshold,
-                           frame_seconds=self.event_frame_seconds,
-                           level_block_seconds=self.level_block_seconds,
-                           min_event_seconds=self.min_event_seconds,
-                           max_gap_seconds=self.max_gap_seconds)
-
     @property
     def origins(self) -> list[str]:
         return [o.strip() for o in self.allowed_origins.split(",") if o.strip()]
