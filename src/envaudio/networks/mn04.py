@@ -1,0 +1,473 @@
+"""EfficientAT's mn04_as (F. Schmid, K. Koutini, G. Widmer, ICASSP 2023; MIT licence) in
+PyTorch: an AudioSet MobileNetV3 at width 0.4 (0.99M parameters, mAP 0.432), written here
+from the weights folder's README so its state dict (`mn04_as_mAP_432.pt`) loads strictly
+and can be fine-tuned.
+
+Front end (32 kHz mono, `Mn04Frontend`): pre-emphasis y[n] = x[n] - 0.97 x[n-1]; a
+1024-point STFT of hop 320 (100 frames/s) with a symmetric Hann window of 800 samples,
+centred with reflect padding; power; 128 Kaldi-style mel bands 0-15,000 Hz (triangles on
+the mel scale 1127 ln(1 + f/700), peak 1, no area normalisation, nothing from the Nyquist
+bin); log(mel + 1e-5); (x + 4.5) / 5. `features` gives (B, 128, frames), 400 frames for a
+4-s window.
+
+Network (`Mn04Classifier`, parameter names as the published state dict): MobileNetV3-Large's
+15 inverted-residual blocks with channels scaled by 0.4 (rounded to multiples of 8), one
+input channel, a 3x3 stride-2 stem, squeeze-excitation (channel, sigmoid gate) where
+MobileNetV3 has it, BatchNorm eps 0.001, a last 1x1 conv to 384 channels; then the 'mlp'
+head: mean over (mel, time) -> the 384-d embedding -> Linear 512 -> Hardswish -> Dropout ->
+Linear n_classes. AudioSet's 527 outputs are multi-label (sigmoid); a model for our classes
+keeps the pretrained 384 -> 512 layer and gets a new last layer.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..frontends import settings_key
+
+NAME = "mn04"
+N_AUDIOSET = 527
+WIDTH = 0.4
+EMBEDDING_SIZE = 384  # channels of the last conv (6 x the last block's 64)
+HIDDEN = 512  # the mlp head's hidden layer (1280 x 0.4)
+WEIGHTS_FILE = "mn04_as_mAP_432.pt"
+LABELS_FILE = "class_labels_indices.csv"
+BN_EPS = 0.001
+BN_MOMENTUM = 0.01
+
+
+@dataclass(frozen=True)
+class Mn04Frontend:
+    """mn04's feature settings, as the network was trained (saved in every model file that
+    has an mn04 member)."""
+
+    kind: str = NAME
+    sample_rate: int = 32000
+    duration: float = 4.0  # our analysis window (s); the network takes any length
+    n_fft: int = 1024
+    win_length: int = 800
+    hop_length: int = 320
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float = 15000.0
+    preemphasis: float = 0.97
+    log_offset: float = 1e-5
+    shift: float = 4.5  # (log mel + shift) / scale: EfficientAT's fixed normalisation
+    scale: float = 5.0
+    pad_mode: str = "loop"  # short clips are looped to the window, as for the other networks
+    rms_normalize: bool = False  # trained on the input's own level
+    rms_target: float = 0.1
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.sample_rate * self.duration))
+
+    @property
+    def n_frames(self) -> int:
+        # pre-emphasis drops a sample; the centred STFT gives 1 + length // hop frames
+        return 1 + (self.n_samples - 1) // self.hop_length
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Mn04Frontend":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def key(self) -> str:
+        return settings_key(self)
+
+
+# ------------------------------------------------------------------ front end
+
+def mel_scale(f):
+    """Kaldi's mel scale: 1127 ln(1 + f / 700)."""
+    return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_scale_inverse(m):
+    return 700.0 * np.expm1(np.asarray(m, dtype=np.float64) / 1127.0)
+
+
+def kaldi_mel_banks(n_mels: int = 128, n_fft: int = 1024, sample_rate: int = 32000,
+                    fmin: float = 0.0, fmax: float = 15000.0) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) float64 triangular filters as Kaldi makes them (without
+    VTLN warping): band i rises from 0 at mel edge i to 1 at edge i + 1 and falls to 0 at
+    edge i + 2, the n_mels + 2 edges evenly spaced in mel from fmin to fmax; each FFT bin k
+    (frequency k * sample_rate / n_fft, k < n_fft / 2) is weighted by the triangle at its
+    mel value; the Nyquist bin gets 0 (the extra zero column)."""
+    if fmax <= 0:
+        fmax += sample_rate / 2  # Kaldi's convention: an offset from Nyquist
+    if not 0 <= fmin < fmax <= sample_rate / 2:
+        raise ValueError(f"mel range {fmin}-{fmax} Hz does not fit {sample_rate} Hz audio")
+    edges = np.linspace(mel_scale(fmin), mel_scale(fmax), n_mels + 2)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    mel = mel_scale(np.arange(n_fft // 2) * (sample_rate / n_fft))[None, :]
+    up = (mel - left) / (centre - left)
+    down = (right - mel) / (right - centre)
+    banks = np.maximum(0.0, np.minimum(up, down))
+    return np.pad(banks, ((0, 0), (0, 1)))
+
+
+def mel_centres(fe: Mn04Frontend = Mn04Frontend()) -> np.ndarray:
+    """Centre frequency (Hz) of each band (for axis ticks)."""
+    edges = np.linspace(mel_scale(fe.fmin), mel_scale(fe.fmax), fe.n_mels + 2)
+    return mel_scale_inverse(edges[1:-1])
+
+
+@lru_cache(maxsize=8)
+def _mel_banks_tensor(n_mels: int, n_fft: int, sample_rate: int, fmin: float, fmax: float) -> torch.Tensor:
+    return torch.from_numpy(kaldi_mel_banks(n_mels, n_fft, sample_rate, fmin, fmax).astype(np.float32))
+
+
+@lru_cache(maxsize=8)
+def _window(win_length: int) -> torch.Tensor:
+    return torch.hann_window(win_length, periodic=False, dtype=torch.float32)
+
+
+def _fix_length(x: torch.Tensor, n: int, mode: str) -> torch.Tensor:
+    """(B, samples) -> (B, n): trimmed, or a short clip looped ("loop") or padded with silence."""
+    length = x.shape[-1]
+    if length >= n:
+        return x[..., :n]
+    if mode == "loop" and length > 0:
+        return x.repeat(1, -(-n // length))[..., :n]
+    return F.pad(x, (0, n - length))
+
+
+def _rms_normalize(x: torch.Tensor, target: float) -> torch.Tensor:
+    """Each row to RMS `target` (digital silence stays silence), as npfeatures.rms_normalize."""
+    rms = x.double().square().mean(dim=-1, keepdim=True).sqrt()
+    gain = torch.where(rms < 1e-6, torch.ones_like(rms), target / rms.clamp_min(1e-6))
+    return (x * gain).to(x.dtype)
+
+
+def log_mel(waves: torch.Tensor, fe: Mn04Frontend = Mn04Frontend()) -> torch.Tensor:
+    """(B, samples) float waveforms at 32 kHz, any length -> (B, n_mels, frames) normalised
+    log-mel, frames = 1 + (samples - 1) // hop. Differentiable, on the input's device."""
+    if waves.dim() != 2:
+        raise ValueError(f"expected (batch, samples) waveforms, got shape {tuple(waves.shape)}")
+    if waves.shape[-1] < 2:
+        raise ValueError("a waveform needs at least 2 samples")
+    x = waves.float()
+    x = x[:, 1:] - fe.preemphasis * x[:, :-1]
+    spec = torch.stft(x, fe.n_fft, hop_length=fe.hop_length, win_length=fe.win_length,
+                      window=_window(fe.win_length).to(x.device), center=True, pad_mode="reflect",
+                      normalized=False, onesided=True, return_complex=True)
+    power = spec.real.square() + spec.imag.square()  # (B, 1 + n_fft // 2, frames)
+    banks = _mel_banks_tensor(fe.n_mels, fe.n_fft, fe.sample_rate, float(fe.fmin), float(fe.fmax))
+    mel = torch.matmul(banks.to(x.device), power)
+    return (torch.log(mel + fe.log_offset) + fe.shift) / fe.scale
+
+
+def features(windows, fe: Mn04Frontend = Mn04Frontend()):
+    """Windows (B, samples) at 32 kHz -> (B, 128, frames) float32, the network's input: the
+    one feature function of mn04 members. Each window is first brought to the front end's
+    length (and level, where it asks for it), as the other networks' features do. A numpy
+    array gives a numpy array (the feature cache, the API); a tensor gives a tensor on its
+    device; one window (samples,) gives one (128, frames)."""
+    as_numpy = not isinstance(windows, torch.Tensor)
+    x = torch.from_numpy(np.asarray(windows, dtype=np.float32)) if as_numpy else windows.float()
+    batched = x.dim() == 2
+    if not batched:
+        x = x.reshape(1, -1)
+    if fe.rms_normalize:
+        x = _rms_normalize(x, fe.rms_target)
+    x = _fix_length(x, fe.n_samples, fe.pad_mode)
+    with torch.set_grad_enabled(not as_numpy and torch.is_grad_enabled()):
+        out = log_mel(x, fe)
+    if not batched:
+        out = out[0]
+    return out.numpy() if as_numpy else out
+
+
+# ------------------------------------------------------------------ network
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """Round a channel count to the nearest multiple of `divisor` (at least `divisor`), never
+    more than 10 % below `v` (MobileNet's rounding)."""
+    out = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out
+
+
+# MobileNetV3-Large (Howard et al. 2019, table 1): kernel, expanded, out channels,
+# squeeze-excitation, activation ("RE" ReLU, "HS" Hardswish), stride; the stem gives 16.
+BLOCKS = [
+    (3, 16, 16, False, "RE", 1),
+    (3, 64, 24, False, "RE", 2),
+    (3, 72, 24, False, "RE", 1),
+    (5, 72, 40, True, "RE", 2),
+    (5, 120, 40, True, "RE", 1),
+    (5, 120, 40, True, "RE", 1),
+    (3, 240, 80, False, "HS", 2),
+    (3, 200, 80, False, "HS", 1),
+    (3, 184, 80, False, "HS", 1),
+    (3, 184, 80, False, "HS", 1),
+    (3, 480, 112, True, "HS", 1),
+    (3, 672, 112, True, "HS", 1),
+    (5, 672, 160, True, "HS", 2),
+    (5, 960, 160, True, "HS", 1),
+    (5, 960, 160, True, "HS", 1),
+]
+STEM_CHANNELS = 16
+N_LAYERS = 2 + len(BLOCKS)  # features.0 (stem) .. features.16 (last conv), for FREEZE_LAYERS
+
+
+def _act(kind: str | None) -> nn.Module:
+    return {"RE": nn.ReLU(), "HS": nn.Hardswish(), None: nn.Identity()}[kind]
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1,
+            act: str | None = None) -> nn.Sequential:
+    """Conv (no bias, 'same' padding) -> BatchNorm -> activation: keys 0.weight, 1.*."""
+    layers = [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=(kernel - 1) // 2, groups=groups,
+                        bias=False),
+              nn.BatchNorm2d(c_out, eps=BN_EPS, momentum=BN_MOMENTUM)]
+    if act is not None:
+        layers.append(_act(act))
+    return nn.Sequential(*layers)
+
+
+class ChannelGate(nn.Module):
+    """Squeeze-excitation over channels: mean over (mel, time) -> fc1 -> ReLU -> fc2 ->
+    sigmoid -> a weight per channel."""
+
+    def __init__(self, channels: int, squeeze: int):
+        super().__init__()
+        self.fc1 = nn.Linear(channels, squeeze)
+        self.fc2 = nn.Linear(squeeze, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean(dim=(2, 3))
+        s = torch.sigmoid(self.fc2(F.relu(self.fc1(s))))
+        return x * s[:, :, None, None]
+
+
+class SqueezeExcite(nn.Module):
+    """The checkpoint's SE container (`conc_se_layers.0.fc1...`): EfficientAT can combine
+    gates over several axes; mn04_as has the channel one only."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conc_se_layers = nn.ModuleList([ChannelGate(channels, make_divisible(channels // 4))])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conc_se_layers[0](x)
+
+
+class InvertedResidual(nn.Module):
+    """1x1 expand (when it widens) -> depthwise k x k (carries the stride) -> SE -> 1x1
+    project (linear); a skip connection when the shape is kept."""
+
+    def __init__(self, c_in: int, kernel: int, expanded: int, c_out: int, se: bool, act: str, stride: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        if expanded != c_in:
+            layers.append(conv_bn(c_in, expanded, 1, act=act))
+        layers.append(conv_bn(expanded, expanded, kernel, stride, groups=expanded, act=act))
+        if se:
+            layers.append(SqueezeExcite(expanded))
+        layers.append(conv_bn(expanded, c_out, 1))
+        self.block = nn.Sequential(*layers)
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.block(x)
+        return y + x if self.residual else y
+
+
+class Mn04Classifier(nn.Module):
+    """Log-mel (B, 128, frames) (or (B, 1, 128, frames)) -> logits (B, n_classes).
+    `embed` gives the 384-d pooled embedding; `features` and `classifier` are named as in
+    EfficientAT's state dict."""
+
+    def __init__(self, n_classes: int = N_AUDIOSET, width: float = WIDTH, dropout: float = 0.2,
+                 hidden: int = HIDDEN):
+        super().__init__()
+        ch = lambda c: make_divisible(c * width)  # noqa: E731
+        layers: list[nn.Module] = [conv_bn(1, ch(STEM_CHANNELS), 3, stride=2, act="HS")]
+        c = ch(STEM_CHANNELS)
+        for kernel, expanded, out, se, act, stride in BLOCKS:
+            layers.append(InvertedResidual(c, kernel, ch(expanded), ch(out), se, act, stride))
+            c = ch(out)
+        self.embedding_size = 6 * c
+        layers.append(conv_bn(c, self.embedding_size, 1, act="HS"))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(1),
+            nn.Linear(self.embedding_size, hidden), nn.Hardswish(), nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes))
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    @property
+    def head(self) -> nn.Linear:
+        """The last layer (new for our classes; AudioSet's 527 in the checkpoint)."""
+        return self.classifier[5]
+
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        return self.features(x)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 128, frames) -> the pooled (B, 384) embedding (before the head)."""
+        return self.feature_maps(x).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.feature_maps(x))
+
+
+# ------------------------------------------------------------------ the pretrained weights
+
+def weights_path(path: str | Path) -> Path:
+    """The .pt file itself, or the weights folder holding it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / WEIGHTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"pretrained mn04 weights not found: {path}")
+    return path
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The published state dict (tensors only, never unpickled code)."""
+    sd = torch.load(weights_path(path), map_location="cpu", weights_only=True)
+    if not isinstance(sd, dict) or "classifier.5.weight" not in sd:
+        raise ValueError(f"{path} does not hold mn04's state dict")
+    return sd
+
+
+def load_pretrained(net: Mn04Classifier, path: str | Path | dict[str, torch.Tensor]) -> Mn04Classifier:
+    """Load the whole published state dict into `net` strictly (every key and shape). For
+    other than AudioSet's 527 classes the last layer keeps `net`'s own new weights; every
+    other tensor, the 384 -> 512 head layer included, is pretrained."""
+    weights = dict(path) if isinstance(path, dict) else read_weights(path)
+    own = net.state_dict()
+    if own["classifier.5.weight"].shape != weights.get("classifier.5.weight", torch.empty(0)).shape:
+        for k in ("classifier.5.weight", "classifier.5.bias"):
+            weights[k] = own[k]
+    for k, v in weights.items():
+        if k in own and own[k].shape != v.shape:
+            raise ValueError(f"{k}: pretrained shape {tuple(v.shape)} != {tuple(own[k].shape)}")
+    net.load_state_dict(weights, strict=True)
+    return net
+
+
+def audioset_model(path: str | Path) -> Mn04Classifier:
+    """The network as published (527 AudioSet logits; sigmoid for scores), in eval mode."""
+    return load_pretrained(Mn04Classifier(N_AUDIOSET), path).eval()
+
+
+def audioset_labels(path: str | Path) -> list[str]:
+    """The 527 display names in output order, from class_labels_indices.csv (or its folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / LABELS_FILE
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: int(r["index"]))
+    return [r["display_name"] for r in rows]
+
+
+# ------------------------------------------------------------------ the network-module API
+
+Frontend = Mn04Frontend
+# Untuned starting points, YAMNet's (the same kind of pretrained fine-tune).
+RECIPE = {"epochs": 10, "learning_rate": 1e-3, "backbone_lr_scale": 0.1, "patience": 4,
+          "ema_decay": 0.998}
+SMALL_RECIPE = {"epochs": 20, "batch_size": 16, "learning_rate": 1e-3, "backbone_lr_scale": 0.1,
+                "freeze_layers": 12, "keep_best": False, "ema_decay": 0.998}
+
+
+def frontend(settings) -> Mn04Frontend:
+    """The front end a new model gets: mn04's own, with the settings' window and padding."""
+    return Mn04Frontend(duration=settings.duration, pad_mode=settings.pad_mode)
+
+
+def default_arch(hp) -> dict:
+    return {"width": WIDTH, "dropout": hp.dropout, "hidden": HIDDEN}
+
+
+def build(arch: dict, n_classes: int) -> Mn04Classifier:
+    return Mn04Classifier(n_classes, width=float(arch.get("width", WIDTH)),
+                          dropout=float(arch.get("dropout", 0.2)), hidden=int(arch.get("hidden", HIDDEN)))
+
+
+def param_groups(net: Mn04Classifier, hp) -> list[dict]:
+    """The new last layer learns at LEARNING_RATE; the pretrained rest (conv layers and the
+    384 -> 512 layer) at BACKBONE_LR_SCALE times that, and the first FREEZE_LAYERS of
+    `features` (stem = 1 .. last conv = 17) not at all."""
+    groups = [{"params": list(net.head.parameters()), "lr": hp.learning_rate}]
+    rest = []
+    for i, layer in enumerate(net.features, start=1):
+        frozen = i <= hp.freeze_layers or hp.backbone_lr_scale <= 0
+        for p in layer.parameters():
+            p.requires_grad_(not frozen)
+            if not frozen:
+                rest.append(p)
+    for p in net.classifier[2].parameters():
+        p.requires_grad_(hp.backbone_lr_scale > 0)
+        if hp.backbone_lr_scale > 0:
+            rest.append(p)
+    if rest:
+        groups.append({"params": rest, "lr": hp.learning_rate * hp.backbone_lr_scale})
+    return groups
+
+
+def for_inference(net: Mn04Classifier) -> Mn04Classifier:
+    """Eval mode, each BatchNorm folded into its convolution, channels-last for oneDNN:
+    the same outputs to float rounding."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    net.eval()
+    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
+        layers = list(seq.children())
+        for i, (a, b) in enumerate(zip(layers, layers[1:])):
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                seq[i], seq[i + 1] = fuse_conv_bn_eval(a, b), nn.Identity()
+    return net.to(memory_format=torch.channels_last)
+
+
+def augment(x: torch.Tensor, y: torch.Tensor, hp, fe: Mn04Frontend):
+    """A training batch (B, 128, frames) of (log(mel + 1e-5) + 4.5) / 5 and soft labels ->
+    augmented: circular time shift, mixup of the mel powers (as sounds add), SpecAugment
+    with mask sizes in the CNN's seconds and share of the bands."""
+    from types import SimpleNamespace
+
+    from .cnn import mixup_weights, spec_augment, time_roll
+
+    x = time_roll(x, 2)
+    if hp.mixup_alpha > 0:
+        lam, perm = mixup_weights(x.shape[0], hp.mixup_alpha, x.device)
+        power = torch.exp(x * fe.scale - fe.shift) - fe.log_offset
+        power = lam.view(-1, 1, 1) * power + (1 - lam.view(-1, 1, 1)) * power[perm]
+        x = (torch.log(power.clamp_min(0) + fe.log_offset) + fe.shift) / fe.scale
+        y = lam.view(-1, 1) * y + (1 - lam.view(-1, 1)) * y[perm]
+    if hp.spec_augment:
+        # TIME_MASK_PARAM counts the CNN's 23-ms frames, FREQ_MASK_PARAM its 64 bands.
+        frames = int(round(hp.time_mask_param * 512 / 22050 / (fe.hop_length / fe.sample_rate)))
+        bands = int(round(hp.freq_mask_param * fe.n_mels / 64))
+        masks = SimpleNamespace(num_freq_masks=hp.num_freq_masks, freq_mask_param=bands,
+                                num_time_masks=hp.num_time_masks, time_mask_param=frames)
+        x = spec_augment(x, masks, freq_dim=1, time_dim=2)
+    return x, y
