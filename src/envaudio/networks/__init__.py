@@ -3,7 +3,7 @@
 Every network module has the same shape (as timm's registry, or torchaudio's pipelines
 where each bundle carries its sample rate and preprocessing beside the network):
 
-    NAME                          "cnn", "yamnet"
+    NAME                          "cnn", "yamnet", "mn04"
     Frontend                      the feature settings (a frozen dataclass with
                                   sample_rate, duration, n_samples, key(), to_dict())
     features(windows, fe)         the one feature function: (B, samples) -> model input
@@ -12,18 +12,19 @@ where each bundle carries its sample rate and preprocessing beside the network):
     param_groups(net, hp)         optimizer groups (learning rate per part)
     augment(x, y, hp, fe)         training augmentation on this front end's features
     for_inference(net)            an equivalent, faster network for inference
+    load_pretrained(net, path)    the published weights (YAMNet, mn04; not the CNN)
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from . import cnn, yamnet
+from . import cnn, mn04, yamnet
 
-NETWORKS: dict[str, ModuleType] = {cnn.NAME: cnn, yamnet.NAME: yamnet}
+NETWORKS: dict[str, ModuleType] = {cnn.NAME: cnn, yamnet.NAME: yamnet, mn04.NAME: mn04}
 # Which network a front end belongs to. FeatureConfig predates `kind`: model files and
 # caches without it are the CNN's log-mel.
-_KINDS = {"logmel": cnn, yamnet.NAME: yamnet}
+_KINDS = {"logmel": cnn, yamnet.NAME: yamnet, mn04.NAME: mn04}
 
 
 def get_network(name: str) -> ModuleType:
@@ -50,7 +51,7 @@ def frontend_features(fe, windows):
 
 
 def create_model(name: str, n_classes: int, arch: dict | None = None, pretrained: str | None = None):
-    """A network by name; `pretrained` loads weights where the network has any (YAMNet)."""
+    """A network by name; `pretrained` loads weights where the network has any (YAMNet, mn04)."""
     module = get_network(name)
     net = module.build(arch or {}, n_classes)
     if pretrained:
