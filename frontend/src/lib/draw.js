@@ -1,7 +1,7 @@
 // Canvas rendering of a spectrogram with time axis (s), mel frequency axis (Hz) and a
 // dB colour bar. Pure data preparation lives in spectrogram.js / ticks.js.
 
-import { dbTicks as makeDbTicks, freqTicks as makeFreqTicks, thinTicks, timeTicks as makeTimeTicks } from './ticks.js'
+import { axisTimeTicks, dbTicks as makeDbTicks, freqTicks as makeFreqTicks, thinTicks } from './ticks.js'
 import { lutColor } from './colormap.js'
 
 export const THEME = {
@@ -42,11 +42,12 @@ export function placeLabels(boxes, gap = 6) {
  * @param {HTMLCanvasElement} canvas
  * @param {object} o
  *   rgba, cols, rows: the image (row 0 of the data already flipped to the bottom)
- *   t0, t1: seconds at the left and right edge; timeTicks?: [{value,label}]
+ *   t0, t1: seconds at the left and right edge (time ticks: ticks.js axisTimeTicks)
  *   melFrequencies: Hz per row; freqTicks?: [{value, position, label}]
  *   dbMin, dbMax, dbTicks?, dbUnit? (the colour bar's title, default "dB"); lut; width, height (CSS px)
  *   minTime?: no time ticks before this (live view: the stream starts at 0)
  *   emptyText?: drawn in the plot when there is no image
+ * @returns {{time: number[], dbMin: number, dbMax: number}} the time ticks drawn (s), the colour bar's range
  */
 export function drawSpectrogram(canvas, o) {
   const dpr = Math.min(3, globalThis.devicePixelRatio || 1)
@@ -61,6 +62,7 @@ export function drawSpectrogram(canvas, o) {
   const ctx = canvas.getContext('2d')
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0)
   ctx.clearRect(0, 0, W, H)
+  const drawn = { time: [], dbMin: o.dbMin, dbMax: o.dbMax }
 
   const compact = W < COMPACT_WIDTH
   const m = { ...MARGIN, ...plotInsets(W) }
@@ -100,10 +102,9 @@ export function drawSpectrogram(canvas, o) {
   const span = o.t1 - o.t0
   if (span > 0) {
     const tx = (v) => px + ((v - o.t0) / span) * pw
-    const lo = Math.max(o.t0, o.minTime ?? -Infinity)
-    const all = (o.timeTicks ?? makeTimeTicks(o.t0, o.t1, Math.max(2, Math.floor(pw / 70))))
-      .filter((t) => t.value >= lo - 1e-6 && t.value <= o.t1 + 1e-6)
-    const ticks = thinTicks(all, (t) => tx(t.value), compact ? 44 : 54)
+    // The shared ticks (ticks.js axisTimeTicks), also under the events track and the
+    // windows timeline: at least TIME_TICK_MIN_PX apart, so none is dropped for room.
+    const ticks = axisTimeTicks(o.t0, o.t1, pw, { minTime: o.minTime })
     ctx.textBaseline = 'top'
     const boxes = ticks.map((t) => {
       const x = Math.round(tx(t.value)) + 0.5
@@ -111,7 +112,9 @@ export function drawSpectrogram(canvas, o) {
       return { t, x: Math.min(Math.max(x - w / 2, px - 4), px + pw + 4 - w), w, tick: x }
     })
     // the last tick's label is pushed left at the plot's edge: drop whichever would touch
-    for (const b of placeLabels(boxes)) {
+    const placed = placeLabels(boxes)
+    drawn.time = placed.map((b) => b.t.value)
+    for (const b of placed) {
       ctx.beginPath()
       ctx.moveTo(b.tick, py + ph)
       ctx.lineTo(b.tick, py + ph + 4)
@@ -181,4 +184,5 @@ export function drawSpectrogram(canvas, o) {
   ctx.textAlign = 'left'
   ctx.textBaseline = 'bottom'
   ctx.fillText(o.dbUnit ?? 'dB', bx - 1, py - 5)
+  return drawn
 }

@@ -144,3 +144,17 @@ export function thinTicks(ticks, toPx, minPx) {
   }
   return out
 }
+
+/** Least room (CSS px) between two time ticks: a label ("120") and a gap. */
+export const TIME_TICK_MIN_PX = 60
+
+/** THE time ticks of a plot `plotWidth` px wide showing [t0, t1] s: one nice step (1, 2, 5 x
+ *  10^k s) at least `minPx` apart on screen. The spectrogram, the events track and the
+ *  windows timeline all draw these, so their ticks are at the same times. `minTime`: none
+ *  before it (the live view starts at 0). */
+export function axisTimeTicks(t0, t1, plotWidth, { minPx = TIME_TICK_MIN_PX, minTime = -Infinity } = {}) {
+  if (!Number.isFinite(t0) || !Number.isFinite(t1) || !(t1 > t0)) return []
+  const maxTicks = Math.max(1, Math.floor((Number(plotWidth) || 0) / minPx))
+  const lo = Math.max(t0, minTime)
+  return timeTicks(t0, t1, maxTicks).filter((t) => t.value >= lo - EPS)
+}
