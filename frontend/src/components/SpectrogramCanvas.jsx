@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef } from 'react'
 import { MARGIN, drawSpectrogram, plotInsets } from '../lib/draw.js'
 import { getLut } from '../lib/colormap.js'
-import { downsampleColumns, spectrogramToRGBA } from '../lib/spectrogram.js'
+import { displayRange, downsampleColumns, rangeLut, spectrogramToRGBA } from '../lib/spectrogram.js'
 import { useElementWidth } from '../hooks/useElementWidth.js'
 
 const MAX_COLUMNS = 4096
@@ -15,30 +15,36 @@ export function SpectrogramCanvas({ spec, height = 260, label, testId = 'spectro
   const width = useElementWidth(wrapRef)
   const lut = getLut(colormap)
 
+  // The colours span a fixed-floor range (displayRange), not the payload's own min..max.
+  const range = useMemo(() => (spec ? displayRange(spec.dbMin, spec.dbMax) : null), [spec])
   const image = useMemo(() => {
-    if (!spec) return null
+    if (!spec || !range) return null
     const s = downsampleColumns(spec, MAX_COLUMNS)
-    return { rgba: spectrogramToRGBA(s, lut), cols: s.nFrames, rows: s.nMels }
-  }, [spec, lut])
+    const codes = rangeLut(lut, spec.dbMin, spec.dbMax, range.lo, range.hi)
+    return { rgba: spectrogramToRGBA(s, codes), cols: s.nFrames, rows: s.nMels }
+  }, [spec, lut, range])
 
   useEffect(() => {
-    if (!canvasRef.current || !spec || !image) return
-    drawSpectrogram(canvasRef.current, {
+    const canvas = canvasRef.current
+    if (!canvas || !spec || !image) return
+    const drawn = drawSpectrogram(canvas, {
       ...image,
       t0: spec.timeOffset,
       t1: spec.timeOffset + spec.nFrames * spec.frameSeconds,
-      timeTicks: spec.ticks?.time ?? undefined,
       freqTicks: spec.ticks?.freq ?? undefined,
-      dbTicks: spec.ticks?.db ?? undefined,
       melFrequencies: spec.melFrequencies,
-      dbMin: spec.dbMin,
-      dbMax: spec.dbMax,
+      dbMin: range.lo,
+      dbMax: range.hi,
       dbUnit,
       lut,
       width,
       height,
     })
-  }, [spec, image, width, height, lut, dbUnit])
+    // What was drawn, for the e2e checks (shared time ticks, the colour bar's range).
+    canvas.dataset.timeTicks = drawn.time.join(',')
+    canvas.dataset.dbMin = String(drawn.dbMin)
+    canvas.dataset.dbMax = String(drawn.dbMax)
+  }, [spec, image, range, width, height, lut, dbUnit])
 
   const inset = plotInsets(Math.max(120, Math.round(width)))
   const t0 = spec ? spec.timeOffset : 0

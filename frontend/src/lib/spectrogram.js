@@ -150,3 +150,34 @@ export function spectrogramNote(config) {
   if (config.spectrogram_source === 'cnn') return `${view}, what the CNN members hear${rest}`
   return `${view}, for display${others.length ? rest : ''}`
 }
+
+// The colour scale of a file's spectrogram (dBFS). The server's range runs from the
+// quietest to the loudest value, at least 40 dB: 5 s of dither (-125 .. -90 dBFS) would
+// fill the whole colour map and look busy. The drawn range instead tops at QUIET_TOP_DBFS
+// at least, bottoms at FLOOR_DBFS at most (quieter is black), and spans MIN_RANGE_DB at
+// least: silence looks silent, a real recording keeps its own range.
+export const QUIET_TOP_DBFS = -40 // as the live view (rolling.js)
+export const FLOOR_DBFS = -100
+export const MIN_RANGE_DB = 60
+
+/** The range {lo, hi} (dB) the colours span, for a spectrogram whose values are in [dbMin, dbMax]. */
+export function displayRange(dbMin, dbMax) {
+  if (!Number.isFinite(dbMin) || !Number.isFinite(dbMax) || !(dbMax > dbMin)) return { lo: -100, hi: -40 }
+  const hi = Math.max(dbMax, QUIET_TOP_DBFS)
+  const lo = Math.min(Math.max(dbMin, FLOOR_DBFS), hi - MIN_RANGE_DB)
+  return { lo, hi }
+}
+
+/** A LUT indexed by the payload's uint8 codes (0 = dbMin, 255 = dbMax) giving the colour of
+ *  that level on the scale [lo, hi]: the bytes are drawn without being rewritten. */
+export function rangeLut(lut, dbMin, dbMax, lo, hi) {
+  const out = new Uint8Array(256 * 3)
+  for (let v = 0; v < 256; v++) {
+    const db = byteToDb(v, dbMin, dbMax)
+    const k = Math.max(0, Math.min(255, Math.round(((db - lo) / (hi - lo)) * 255)))
+    out[v * 3] = lut[k * 3]
+    out[v * 3 + 1] = lut[k * 3 + 1]
+    out[v * 3 + 2] = lut[k * 3 + 2]
+  }
+  return out
+}
