@@ -1,21 +1,33 @@
 import { useMemo, useRef } from 'react'
-import { layoutTimeline, legendClasses, nextIndexForKey } from '../lib/timeline.js'
-import { classColor, humanizeLabel } from '../lib/labels.js'
+import { layoutTimeline, nextIndexForKey, timelineLegend, windowKind } from '../lib/timeline.js'
+import { classColor, fitLabel, humanizeLabel, textMeasurer } from '../lib/labels.js'
 import { formatPercent } from '../lib/format.js'
+import { plotInsets } from '../lib/draw.js'
 import { TimeAxis } from './TimeAxis.jsx'
 import { useElementWidth } from '../hooks/useElementWidth.js'
 
 const LANE = 30
+const CHIP_PAD_PX = 12 // .tl-seg's left + right padding
+const CHIP_FONT = "650 12px Inter, system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+const NEUTRAL_NAMES = { silence: 'Silence', unsure: 'Not sure' }
 
-/** Per-window predictions of a long file; click or use the arrow keys to pick a window. */
-export function Timeline({ windows, duration, labels, selected, onSelect }) {
+/** Per-window predictions of a long file; click or use the arrow keys to pick a window.
+ *  A window of a silent file, or one the model is unsure of, is grey (no class colour). A
+ *  chip shows the longest name of its class that fits (labels.js fitLabel), or none. */
+export function Timeline({ windows, duration, labels, selected, onSelect, verdict, unknownThreshold }) {
   const { items, lanes } = useMemo(() => layoutTimeline(windows, duration, 100, { minWidth: 1.5 }), [windows, duration])
   const span = Math.max(duration || 0, ...windows.map((w) => w.window_end || 0))
   const axisRef = useRef(null)
   const width = useElementWidth(axisRef)
   const refs = useRef([])
-  const legend = legendClasses(windows)
+  const opts = { verdict, unknownThreshold }
+  const legend = timelineLegend(windows, opts)
   const pos = items.findIndex((it) => it.index === selected)
+  const measure = useMemo(() => textMeasurer(CHIP_FONT), [])
+  // the spectrogram's plot width: the axis gets the spectrogram's (and the events') ticks
+  const inset = plotInsets(width)
+  const specPlotWidth = Math.max(1, width - inset.left - inset.right)
+  const trackWidth = Math.max(1, width - 4) // .timeline-track's 2-px side margins
 
   const onKeyDown = (e) => {
     const next = nextIndexForKey(e.key, pos < 0 ? null : pos, items.length)
@@ -38,32 +50,48 @@ export function Timeline({ windows, duration, labels, selected, onSelect }) {
         {items.map((it, k) => {
           const w = it.window
           const isSel = it.index === selected
+          const kind = windowKind(w, opts)
+          const neutral = kind !== 'sound'
+          const name = neutral ? NEUTRAL_NAMES[kind] : humanizeLabel(w.label)
+          const room = (it.width / 100) * trackWidth - CHIP_PAD_PX - 2
+          const text = neutral
+            ? fitLabel(NEUTRAL_NAMES[kind], room, measure) || (measure('?') <= room && kind === 'unsure' ? '?' : '')
+            : fitLabel(w.label, room, measure)
+          const guess = `${humanizeLabel(w.label)}, ${formatPercent(w.confidence, 0)}`
+          const said = neutral ? `${name}${kind === 'unsure' ? ` (best guess ${guess})` : ''}` : guess
           return (
             <button
               key={it.index}
               ref={(el) => { refs.current[k] = el }}
               type="button"
-              className={`tl-seg${isSel ? ' selected' : ''}${selected != null && !isSel ? ' dim' : ''}`}
-              style={{ left: `${it.x}%`, width: `${it.width}%`, top: it.lane * LANE, background: classColor(w.label, labels) }}
+              className={`tl-seg${neutral ? ' neutral' : ''}${isSel ? ' selected' : ''}${selected != null && !isSel ? ' dim' : ''}`}
+              style={{ left: `${it.x}%`, width: `${it.width}%`, top: it.lane * LANE, background: neutral ? undefined : classColor(w.label, labels) }}
               aria-pressed={isSel}
-              aria-label={`Window ${k + 1} of ${items.length}, ${it.start.toFixed(1)} to ${it.end.toFixed(1)} seconds: ${humanizeLabel(w.label)}, ${formatPercent(w.confidence, 0)}`}
-              title={`${it.start.toFixed(1)}–${it.end.toFixed(1)} s · ${humanizeLabel(w.label)} ${formatPercent(w.confidence, 0)}`}
+              aria-label={`Window ${k + 1} of ${items.length}, ${it.start.toFixed(1)} to ${it.end.toFixed(1)} seconds: ${said}`}
+              title={`${it.start.toFixed(1)}–${it.end.toFixed(1)} s · ${said}`}
               onClick={() => onSelect(isSel ? null : it.index)}
               data-testid="timeline-window"
+              data-kind={kind}
             >
-              <span>{humanizeLabel(w.label)}</span>
+              <span className="tl-text" data-full={name}>{text}</span>
             </button>
           )
         })}
       </div>
-      <TimeAxis span={span} plotWidth={width} className="timeline-axis" />
+      <TimeAxis span={span} plotWidth={specPlotWidth} className="timeline-axis" />
       <ul className="legend" aria-label="Legend">
-        {legend.map((l) => (
-          <li key={l}>
+        {legend.classes.map((l) => (
+          <li key={l} data-testid="legend-class">
             <span className="swatch" style={{ background: classColor(l, labels) }} aria-hidden="true" />
             {humanizeLabel(l)}
           </li>
         ))}
+        {legend.neutral ? (
+          <li key="__neutral" data-testid="legend-neutral">
+            <span className="swatch swatch-neutral" aria-hidden="true" />
+            {verdict === 'silence' ? 'Silence: no sound heard' : 'Grey: not sure (below the confidence threshold)'}
+          </li>
+        ) : null}
       </ul>
     </div>
   )

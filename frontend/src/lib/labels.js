@@ -69,3 +69,57 @@ export function topKFromProbabilities(probabilities, k = 5) {
     .sort((a, b) => b.confidence - a.confidence)
     .slice(0, k)
 }
+
+// Shorter names for narrow places (a 4-s window chip on a phone). UrbanSound8K's classes have
+// hand-made ones; other models' labels get generic ones (shortLabelCandidates).
+const SHORT_NAMES = {
+  air_conditioner: ['Air cond.', 'A/C'],
+  car_horn: ['Horn'],
+  children_playing: ['Children', 'Kids'],
+  dog_bark: ['Dog'],
+  drilling: ['Drill'],
+  engine_idling: ['Engine', 'Eng.'],
+  gun_shot: ['Gunshot', 'Gun'],
+  jackhammer: ['Jackhmr', 'Jack.'],
+  street_music: ['Music'],
+}
+
+/** The names a label may be shown as, longest first: the full name, then shorter ones, never
+ *  shorter than 2 characters ("Children playing", "Children", "Kids"). */
+export function labelCandidates(label) {
+  const full = humanizeLabel(label)
+  const key = String(label ?? '').toLowerCase().replace(/[\s-]+/g, '_')
+  let short = SHORT_NAMES[key]
+  if (!short) {
+    const words = full.split(' ').filter((w) => /\p{L}/u.test(w))
+    short = []
+    if (words.length > 1) {
+      if (words[0].length >= 3) short.push(words[0])
+      const initials = words.slice(0, 3).map((w) => w.match(/\p{L}/u)[0].toUpperCase()).join('')
+      short.push(initials)
+    } else if (words.length === 1 && words[0].length > 6) {
+      short.push(`${words[0].slice(0, 4)}.`)
+    }
+  }
+  const out = []
+  for (const c of [full, ...short]) if (c.length >= 2 && !out.includes(c)) out.push(c)
+  return out
+}
+
+/** The longest of the label's names whose width (`measure(text)`, px) fits in `maxPx`, or ''
+ *  when none does (the colour, the legend and the tooltip say it then: never one letter). */
+export function fitLabel(label, maxPx, measure) {
+  if (!(maxPx > 0)) return ''
+  return labelCandidates(label).find((c) => measure(c) <= maxPx) ?? ''
+}
+
+let measureCtx = null
+/** A text measurer for a CSS font ("650 12px Inter, sans-serif"); a rough estimate without a canvas. */
+export function textMeasurer(font) {
+  if (!measureCtx && typeof document !== 'undefined') measureCtx = document.createElement('canvas').getContext('2d')
+  if (!measureCtx) return (text) => String(text).length * 7
+  return (text) => {
+    measureCtx.font = font
+    return measureCtx.measureText(String(text)).width
+  }
+}

@@ -53,3 +53,20 @@ export function nextIndexForKey(key, current, count) {
       return null
   }
 }
+
+/** What a window may be coloured as: 'silence' (the file is silent: no class was heard),
+ *  'unsure' (its best class is below the model's unknown threshold) or 'sound'. Only
+ *  'sound' windows get a class colour and a legend entry. */
+export function windowKind(w, { verdict, unknownThreshold } = {}) {
+  if (verdict === 'silence') return 'silence'
+  if (w?.verdict === 'silence' || w?.verdict === 'unknown') return w.verdict === 'silence' ? 'silence' : 'unsure'
+  if (unknownThreshold > 0 && Number(w?.confidence) < unknownThreshold) return 'unsure'
+  return 'sound'
+}
+
+/** Legend entries of a timeline: the classes of its 'sound' windows (first appearance
+ *  first), and whether any window is drawn neutral (silent or unsure). */
+export function timelineLegend(windows, opts = {}) {
+  const sounds = (windows ?? []).filter((w) => w && windowKind(w, opts) === 'sound')
+  return { classes: legendClasses(sounds), neutral: sounds.length < (windows ?? []).filter(Boolean).length }
+}
