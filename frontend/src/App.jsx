@@ -10,7 +10,7 @@ import { useClassifier } from './hooks/useClassifier.js'
 import { useExamples } from './hooks/useExamples.js'
 import { useMicStream } from './hooks/useMicStream.js'
 import { examplesForLabels, humanizeLabel, modelSummary } from './lib/labels.js'
-import { apiUrl } from './lib/api.js'
+import { apiUrl, fileErrorMessage } from './lib/api.js'
 import { spectrogramNote } from './lib/spectrogram.js'
 
 const TOP_K = 5
@@ -32,7 +32,8 @@ export default function App() {
       const file = await examples.load(ex)
       await clf.classify(file, { autoplay: true, origin: 'example', label: `Example: ${humanizeLabel(ex.label)}` })
     } catch (e) {
-      clf.fail(e?.title || "Couldn't load that example.", e?.detail || e?.message || '')
+      const msg = fileErrorMessage(`Example ${humanizeLabel(ex.label)}`, e)
+      clf.fail(msg.title, msg.detail)
     } finally {
       setLoadingExample(null)
     }
@@ -64,7 +65,8 @@ export default function App() {
           <ExamplesBar {...examples} examples={examplesForLabels(examples.examples, api.labels)} onTry={tryExample}
             busyFile={loadingExample} />
         </section>
-        {clf.status !== 'error' ? (
+        {/* a failed upload shows its error above and leaves the last result here */}
+        {clf.source ? (
           <ResultPanel
             status={clf.status}
             result={clf.result}
@@ -73,6 +75,7 @@ export default function App() {
             source={clf.source}
             labels={api.labels}
             silenceDbfs={config.silence_dbfs}
+            unknownThreshold={config.unknown_threshold}
             specNote={spectrogramNote(config)}
           />
         ) : null}

@@ -13,11 +13,11 @@ describe('events', () => {
     expect(formatDbfs(-42.4)).toBe('−42 dBFS')
   })
 
-  it('headline: several sounds with their times', () => {
+  it('headline: several sounds, each with its time heard (an API without `heard`: from the events)', () => {
     const r = { verdict: 'sound', events: [ev('drilling', 0, 6), ev('dog_bark', 4, 10)], windows: [{}, {}] }
     const d = describeResult(r)
     expect(d.title).toBe('2 sounds')
-    expect(d.detail).toBe('drilling 0–6 s, dog bark 4–10 s')
+    expect(d.heard.items.map((h) => [h.label, h.seconds])).toEqual([['drilling', 6], ['dog_bark', 6]])
   })
 
   it('headline: silence with the level, unknown as "Not sure"', () => {

@@ -9,6 +9,7 @@ import { sliceSpectrogram } from '../lib/spectrogram.js'
 import { humanizeLabel, topKFromProbabilities } from '../lib/labels.js'
 import { formatDuration, formatPercent, formatSeconds } from '../lib/format.js'
 import { describeResult, eventAt } from '../lib/events.js'
+import { windowKind } from '../lib/timeline.js'
 
 function AudioPlayer({ source, audioRef }) {
   useEffect(() => {
@@ -20,7 +21,7 @@ function AudioPlayer({ source, audioRef }) {
 
 /** The result of one file: player, what was heard (events), spectrogram and timeline
  *  sharing one time axis and a playhead, the per-window detail. */
-export function ResultPanel({ status, result, spec, specError, source, labels, silenceDbfs, specNote }) {
+export function ResultPanel({ status, result, spec, specError, source, labels, silenceDbfs, unknownThreshold, specNote }) {
   const [selected, setSelected] = useState(null)
   useEffect(() => setSelected(null), [result])
   const audioRef = useRef(null)
@@ -43,8 +44,13 @@ export function ResultPanel({ status, result, spec, specError, source, labels, s
   const duration = result?.duration ?? spec?.duration
   const said = result ? describeResult(result, { silenceDbfs }) : null
   const events = result?.events ?? []
-  const unsure = said?.kind === 'unknown'
+  const unsure = said?.kind === 'unknown' || said?.kind === 'none'
   const silent = said?.kind === 'silence'
+  const winKind = win ? windowKind(win, { verdict: result?.verdict, unknownThreshold }) : null
+  // With the sounds heard listed, the averaged top-k comes second and plain: an average
+  // over a file of 8 sounds can be a ninth one, not heard at all.
+  const guessTitle = unsure ? 'Best guesses (unsure)'
+    : said?.heard ? 'Average over the whole file' : `Top ${result?.top_k?.length ?? 5}, whole file`
 
   return (
     <section className="card result" aria-labelledby="result-title" aria-busy={loading}>
@@ -58,12 +64,13 @@ export function ResultPanel({ status, result, spec, specError, source, labels, s
       <AudioPlayer source={source} audioRef={audioRef} />
 
       <div className="result-grid">
-        <Headline loading={loading} said={said} />
+        <Headline loading={loading} said={said} labels={labels} />
         {!loading && result && !silent ? (
           <div className={unsure ? 'guesses unsure' : 'guesses'}>
-            <p className="eyebrow">{unsure ? 'Best guesses (unsure)' : `Top ${result.top_k?.length ?? 5}, whole file`}</p>
+            <p className="eyebrow" data-testid="topk-title">{guessTitle}</p>
             <TopKList items={result.top_k ?? topKFromProbabilities(result.probabilities)} labels={labels}
-              testId="topk" caption="Most likely sounds" muted={unsure} />
+              testId="topk" caption={said?.heard ? 'Averaged over the whole file' : 'Most likely sounds'} muted={unsure}
+              plain={Boolean(said?.heard)} />
           </div>
         ) : null}
       </div>
@@ -99,16 +106,18 @@ export function ResultPanel({ status, result, spec, specError, source, labels, s
               activeEvent={eventAt(events, time)} />
           ) : null}
           {windows.length > 1 ? (
-            <Timeline windows={windows} duration={duration} labels={labels} selected={selected} onSelect={setSelected} />
+            <Timeline windows={windows} duration={duration} labels={labels} selected={selected} onSelect={setSelected}
+              verdict={result.verdict} unknownThreshold={unknownThreshold} />
           ) : null}
           {win ? (
             <div className="window-detail" aria-live="polite">
               <h3 className="window-title">
                 Window {formatSeconds(win.window_start)}–{formatSeconds(win.window_end)}
-                <span className="muted"> · {humanizeLabel(win.label)} ({formatPercent(win.confidence)})</span>
+                <span className="muted"> · {winKind === 'silence' ? 'silence, best guess ' : winKind === 'unsure' ? 'not sure, best guess ' : ''}
+                  {humanizeLabel(win.label)} ({formatPercent(win.confidence)})</span>
               </h3>
               <TopKList items={topKFromProbabilities(win.probabilities, 5)} labels={labels}
-                testId="window-topk" caption="Most likely sounds in this window" />
+                testId="window-topk" caption="Most likely sounds in this window" muted={winKind !== 'sound'} />
             </div>
           ) : null}
         </>

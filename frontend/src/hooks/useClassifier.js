@@ -1,41 +1,47 @@
 import { useCallback, useEffect, useRef, useState } from 'react'
-import { API_BASE, predictFile, spectrogramFile } from '../lib/api.js'
+import { API_BASE, fileErrorMessage, predictFile, spectrogramFile } from '../lib/api.js'
 import { normalizeSpectrogram } from '../lib/spectrogram.js'
 import { formatBytes } from '../lib/format.js'
 
 const initial = { status: 'idle', result: null, spec: null, specError: '', error: null, source: null }
 
 /** Upload flow: POST /predict with the file, decode the spectrogram it returns.
- *  `classify(file, {autoplay, origin})` is used by uploads, drops and examples alike. */
+ *  `classify(file, {autoplay, origin})` is used by uploads, drops and examples alike.
+ *  A failed upload keeps the last good result on screen (and its audio): only the error is
+ *  new, "<file name>: <message>". */
 export function useClassifier({ base = API_BASE, maxUploadMb, maxAudioSeconds, topK = 5 } = {}) {
   const [state, setState] = useState(initial)
   const ctrlRef = useRef(null)
-  const urlRef = useRef(null)
+  const lastGood = useRef(null) // {result, spec, specError, source} of the last success
 
   useEffect(() => () => {
     ctrlRef.current?.abort()
-    if (urlRef.current) URL.revokeObjectURL(urlRef.current)
+    if (lastGood.current?.source?.url) URL.revokeObjectURL(lastGood.current.source.url)
   }, [])
 
-  const fail = useCallback((title, detail = '') => {
-    setState((s) => ({ ...s, status: 'error', error: { title, detail } }))
+  /** Show an error over the last good result (or over nothing). */
+  const showError = useCallback((error) => {
+    const good = lastGood.current
+    setState(good
+      ? { ...good, source: { ...good.source, autoplay: false }, status: 'error', error }
+      : { ...initial, status: 'error', error })
   }, [])
+
+  const fail = useCallback((title, detail = '') => showError({ title, detail }), [showError])
 
   const classify = useCallback(async (file, { autoplay = false, origin = 'upload', label } = {}) => {
     if (!file) return
     ctrlRef.current?.abort()
+    const name = file.name || 'The file'
     if (file.size === 0) {
-      fail('That file is empty.', `${file.name || 'The file'} has no data.`)
+      showError({ title: `${name}: The file is empty.`, detail: '' })
       return
     }
     if (maxUploadMb && file.size > maxUploadMb * 1024 * 1024) {
-      fail(`That file is too large (the limit is ${maxUploadMb} MB).`,
-        `${file.name || 'The file'} is ${formatBytes(file.size)}.`)
+      showError({ title: `${name}: The file is ${formatBytes(file.size)}; the limit is ${maxUploadMb} MB.`, detail: '' })
       return
     }
-    if (urlRef.current) URL.revokeObjectURL(urlRef.current)
     const url = URL.createObjectURL(file)
-    urlRef.current = url
     const ctrl = new AbortController()
     ctrlRef.current = ctrl
     const source = { name: file.name || 'audio', size: file.size, url, autoplay, origin, label, id: Date.now() }
@@ -52,18 +58,20 @@ export function useClassifier({ base = API_BASE, maxUploadMb, maxAudioSeconds, t
         if (e?.name === 'AbortError') throw e
         specError = e?.message || 'The spectrogram could not be drawn.'
       }
-      if (ctrl.signal.aborted) return
+      if (ctrl.signal.aborted) {
+        URL.revokeObjectURL(url)
+        return
+      }
+      const previous = lastGood.current?.source?.url
+      if (previous && previous !== url) URL.revokeObjectURL(previous)
+      lastGood.current = { result, spec, specError, source }
       setState({ status: 'done', result, spec, specError, error: null, source })
     } catch (e) {
+      URL.revokeObjectURL(url)
       if (e?.name === 'AbortError' || ctrl.signal.aborted) return
-      setState({
-        ...initial,
-        status: 'error',
-        source,
-        error: { title: e?.title || e?.message || 'Something went wrong.', detail: e?.title ? e.detail : '' },
-      })
+      showError(fileErrorMessage(file.name, e))
     }
-  }, [base, maxUploadMb, maxAudioSeconds, topK, fail])
+  }, [base, maxUploadMb, maxAudioSeconds, topK, showError])
 
   return { ...state, classify, fail }
 }

@@ -1,6 +1,6 @@
 // HTTP/WebSocket access to the envaudio API.
 
-import { formatLimit } from './format.js'
+import { formatLimit, sentence } from './format.js'
 
 /** API base URL without trailing slash. '' means same origin (the production build is
  *  served by `envaudio serve`); in `npm run dev` it defaults to the local API server. */
@@ -139,4 +139,29 @@ export function parseExamples(payload) {
 /** Where the example's audio is served: GET /examples/{file}. */
 export function exampleUrl(example, base = API_BASE) {
   return apiUrl(`/examples/${encodeURIComponent(example.file)}`, base)
+}
+
+/** A server message without the server's internal prefixes ("upload: could not decode ..."
+ *  -> "Could not decode ..."; the file's own name too, which the caller puts first). */
+export function cleanDetail(detail, name = '') {
+  let d = String(detail ?? '').trim()
+  for (let i = 0; i < 3; i++) {
+    if (name && d.startsWith(`${name}:`)) {
+      d = d.slice(name.length + 1).trim()
+      continue
+    }
+    const m = d.match(/^([a-z][a-z_]*):\s+/)
+    if (!m) break
+    d = d.slice(m[0].length)
+  }
+  return sentence(d)
+}
+
+/** {title: "<file name>: <readable message>", detail} for a failed upload. */
+export function fileErrorMessage(name, error) {
+  const file = name || 'The file'
+  const said = error?.status ? cleanDetail(error.detail, name) : ''
+  if (said) return { title: `${file}: ${said}`, detail: error.title && error.title !== said ? error.title : '' }
+  const title = error?.title || error?.message || 'Something went wrong.'
+  return { title: `${file}: ${cleanDetail(title, name) || title}`, detail: error?.title ? error.detail || '' : '' }
 }

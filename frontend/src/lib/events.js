@@ -1,6 +1,7 @@
 // Sound events of a result (the API's `events` and `verdict`): headline text, time spans.
 
 import { humanizeLabel } from './labels.js'
+import { sentence } from './format.js'
 
 /** Seconds as people write them: 4 -> "4", 2.5 -> "2.5" (one decimal at most). */
 export function formatTime(s) {
@@ -21,25 +22,79 @@ export function formatDbfs(db) {
   return `${v < 0 ? '−' : ''}${Math.abs(v)} dBFS`
 }
 
-/** What the result says, for a person: {kind, title, detail}.
- *  kind: 'silence' | 'unknown' | 'sound' | 'sounds' (several events). */
-export function describeResult(result, { silenceDbfs } = {}) {
-  const verdict = result?.verdict ?? 'sound'
-  if (verdict === 'silence') {
-    const below = Number.isFinite(silenceDbfs) ? `, below the silence threshold of ${formatDbfs(silenceDbfs)}` : ''
-    return { kind: 'silence', title: 'Nothing heard', detail: `Level ${formatDbfs(result.level_dbfs)}${below}.` }
+/** Seconds covered by a union of [start, end] spans (nested or overlapping ones count once). */
+export function coveredSeconds(spans) {
+  const sorted = [...(spans ?? [])].filter((e) => e.end > e.start).sort((a, b) => a.start - b.start)
+  let total = 0
+  let curStart = null
+  let curEnd = null
+  for (const e of sorted) {
+    if (curEnd == null || e.start > curEnd) {
+      if (curEnd != null) total += curEnd - curStart
+      curStart = e.start
+      curEnd = e.end
+    } else if (e.end > curEnd) curEnd = e.end
   }
-  if (verdict === 'unknown') {
-    return { kind: 'unknown', title: 'Not sure', detail: 'No sound the model knows is likely enough. Its best guesses:' }
+  if (curEnd != null) total += curEnd - curStart
+  return total
+}
+
+/** The sounds heard in a file, longest first: {items: [{label, seconds, confidence}], source}.
+ *  source 'heard': the API's `heard` ({label, seconds, peak_confidence}: confidence is the
+ *  peak); 'events': an older API without it, totalled here from `events` (confidence is the
+ *  best event's mean probability); 'none': nothing to list. */
+export function heardSounds(result) {
+  if (Array.isArray(result?.heard)) {
+    const items = result.heard
+      .filter((h) => h && h.label != null)
+      .map((h) => ({ label: h.label, seconds: Number(h.seconds), confidence: Number(h.peak_confidence ?? h.confidence) }))
+    return { items, source: 'heard' }
   }
   const events = result?.events ?? []
-  if (events.length <= 1) {
-    const top = events[0] ?? result?.top_prediction ?? result?.top_k?.[0]
-    const span = events[0] && result?.windows?.length > 1 ? ` · ${formatSpan(events[0])}` : ''
-    return { kind: 'sound', title: top ? humanizeLabel(top.label) : '—', detail: span, confidence: top?.confidence }
+  if (!events.length) return { items: [], source: 'none' }
+  const byLabel = new Map()
+  for (const e of events) {
+    if (!byLabel.has(e.label)) byLabel.set(e.label, [])
+    byLabel.get(e.label).push(e)
   }
-  const parts = events.map((e) => `${humanizeLabel(e.label).toLowerCase()} ${formatSpan(e)}`)
-  return { kind: 'sounds', title: `${events.length} sounds`, detail: parts.join(', ') }
+  const items = [...byLabel].map(([label, evs]) => ({
+    label,
+    seconds: coveredSeconds(evs),
+    confidence: Math.max(...evs.map((e) => Number(e.confidence) || 0)),
+  }))
+  items.sort((a, b) => b.seconds - a.seconds || b.confidence - a.confidence)
+  return { items, source: 'events' }
+}
+
+/** What the result says, for a person: {kind, title, detail, heard}.
+ *  kind: 'silence' | 'unknown' | 'none' (sound, but nothing recognised) | 'sound' | 'sounds'
+ *  (several). `heard` (heardSounds) leads when there is one: the whole file's averaged
+ *  top-k is not what was heard (the average of 8 sounds can be a ninth). */
+export function describeResult(result, { silenceDbfs } = {}) {
+  const verdict = result?.verdict ?? 'sound'
+  const reason = result?.top_prediction == null ? result?.top_prediction_reason : null
+  const heard = heardSounds(result)
+  if (verdict === 'silence') {
+    const below = Number.isFinite(silenceDbfs) ? `, below the silence threshold of ${formatDbfs(silenceDbfs)}` : ''
+    return { kind: 'silence', title: 'Nothing heard', detail: `Level ${formatDbfs(result.level_dbfs)}${below}.`, heard: null }
+  }
+  if (verdict === 'unknown') {
+    const why = reason && !/^(unknown|not sure)$/i.test(String(reason).trim()) ? `${sentence(reason)} ` : ''
+    return { kind: 'unknown', title: 'Not sure', detail: `${why}No sound the model knows is likely enough. Its best guesses:`, heard: null }
+  }
+  if (heard.items.length > 1) {
+    return { kind: 'sounds', title: `${heard.items.length} sounds`, detail: '', heard }
+  }
+  if (heard.items.length === 1) {
+    const h = heard.items[0]
+    return { kind: 'sound', title: humanizeLabel(h.label), detail: '', heard, confidence: h.confidence }
+  }
+  // No sound listed: the API said why (top_prediction null), or an old API's single answer.
+  if (result?.top_prediction === null || heard.source === 'heard') {
+    return { kind: 'none', title: 'Nothing recognised', detail: sentence(reason || 'no sound was confidently heard'), heard: null }
+  }
+  const top = result?.top_prediction ?? result?.top_k?.[0]
+  return { kind: 'sound', title: top ? humanizeLabel(top.label) : '—', detail: '', heard: null, confidence: top?.confidence }
 }
 
 /** Events as the timeline layout wants them (its window_start / window_end fields). */

@@ -31,3 +31,10 @@ export function formatLimit(s) {
   if (!Number.isFinite(s)) return ''
   return s >= 60 && s % 60 === 0 ? `${s / 60} min` : `${s} s`
 }
+
+/** "nothing confidently heard" -> "Nothing confidently heard." */
+export function sentence(text) {
+  const t = String(text ?? '').replace(/[_]+/g, ' ').trim()
+  if (!t) return ''
+  return `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?)]$/.test(t) ? '' : '.'}`
+}
