@@ -1,0 +1,67 @@
+"""The `analyze` command's options and what it does, shared by `envaudio analyze`
+(cli/analyze.py) and `python -m envaudio.archive`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "analyse every recording under a folder into per-file results (resumable)"
+EPILOG = """\
+Per file, under OUT at the audio's path in IN: x.wav.json (windows and events),
+x.wav.labels.txt (Audacity label track), x.wav.selections.txt (Raven Pro selection table),
+x.wav.embeddings.npy (--embeddings). For the archive: events.csv, embeddings.csv,
+errors.csv, summary.json. Run it again to resume: files already done and unchanged are
+skipped. Exit status: 0; 1 when some files could not be analysed (errors.csv); 2 for a
+usage error. docs/archives.md."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from .formats import DEFAULT_FORMATS, FORMATS
+
+    p.add_argument("input", metavar="IN", help="a folder of recordings (searched recursively) or one file")
+    p.add_argument("--out", required=True, metavar="OUT", help="folder for the results (created; IN's "
+                   "subfolders are mirrored)")
+    p.add_argument("--format", dest="formats", default=",".join(DEFAULT_FORMATS),
+                   help=f"comma-separated, any of {', '.join(FORMATS)} (default: %(default)s)")
+    p.add_argument("--embeddings", action="store_true", help="also write each window's embedding "
+                   "(.npy per file, indexed in OUT/embeddings.csv)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes on this machine, each loading the model once (default 1); with "
+                        "--engine ray, actors (default: the cluster's CPUs)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local processes, or Ray actors (pip install 'envaudio[ray]') (default: %(default)s)")
+    p.add_argument("--address", default=None, metavar="auto|HOST:PORT",
+                   help="with --engine ray: the cluster (default: RAY_ADDRESS, else a new local Ray instance)")
+    p.add_argument("--model", default=None, help="model file (default: the bundled model)")
+    p.add_argument("--retry-errors", action="store_true", help="analyse again the files that failed before")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary (prints OUT)")
+    return p
+
+
+def run(args) -> int:
+    from .run import analyze
+
+    summary = analyze(args.input, args.out, args.formats, workers=args.workers, embeddings=args.embeddings,
+                      engine=args.engine, address=args.address, model=args.model,
+                      retry_errors=args.retry_errors, progress=False if args.quiet else None,
+                      log=None if args.quiet else print)
+    if args.quiet:
+        print(summary.out)
+    return 1 if summary.errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..errors import UserError
+
+    p = argparse.ArgumentParser(prog="envaudio analyze", description=HELP[0].upper() + HELP[1:] + ".",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args = add_arguments(p).parse_args(argv)
+    try:
+        return run(args)
+    except UserError as e:
+        print(f"envaudio analyze: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("envaudio analyze: interrupted (run it again to resume)", file=sys.stderr)
+        return 130

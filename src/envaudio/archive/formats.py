@@ -1,0 +1,180 @@
+"""What `envaudio analyze` writes, and readers for it (tests, scoring, your own scripts).
+
+Per audio file (next to where the file sits in IN, under OUT, the audio's own name kept so
+`x.wav` and `x.flac` in one folder do not collide):
+
+    json       x.wav.json              the file's Prediction.to_dict(): windows and events
+    audacity   x.wav.labels.txt        an Audacity label track: start<TAB>end<TAB>label (s)
+    raven      x.wav.selections.txt    a Raven Pro selection table (tab separated)
+
+For the whole archive (rebuilt from the per-file records at the end of every run):
+
+    csv        events.csv              file,start,end,label,confidence (one row per event)
+               errors.csv              path,reason (always written)
+               summary.json            files, hours, events per class, errors
+
+Torch-free: readers and writers only need the standard library.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+# --format names: the per-file ones, and the combined table.
+PER_FILE_FORMATS = ("json", "audacity", "raven")
+FORMATS = ("csv", *PER_FILE_FORMATS)
+DEFAULT_FORMATS = ("csv", "json")
+
+SUFFIXES = {"json": ".json", "audacity": ".labels.txt", "raven": ".selections.txt"}
+EMBEDDINGS_SUFFIX = ".embeddings.npy"
+
+EVENTS_CSV = "events.csv"
+ERRORS_CSV = "errors.csv"
+SUMMARY_JSON = "summary.json"
+EMBEDDINGS_CSV = "embeddings.csv"
+
+EVENT_COLUMNS = ["file", "start", "end", "label", "confidence"]
+ERROR_COLUMNS = ["path", "reason"]
+EMBEDDING_COLUMNS = ["file", "embeddings", "row", "start", "end"]
+RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)",
+                 "Low Freq (Hz)", "High Freq (Hz)", "Label", "Confidence"]
+
+
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    """'csv,json' -> ("csv", "json"); ValueError naming the unknown ones."""
+    names = [n.strip().lower() for n in (text or "").split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"--format needs at least one of {', '.join(FORMATS)}")
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown --format {', '.join(map(repr, unknown))}: use any of "
+                         f"{', '.join(FORMATS)} (comma separated)")
+    return tuple(dict.fromkeys(names))
+
+
+def output_name(rel: str, fmt: str) -> str:
+    """The per-file output of `fmt` for the audio at `rel` (relative to IN), relative to OUT."""
+    return rel + SUFFIXES[fmt]
+
+
+def _clean(label: str) -> str:
+    """A label that keeps a tab-separated line whole."""
+    return " ".join(str(label).split())
+
+
+def _t(x: float) -> str:
+    return f"{float(x):.4f}"
+
+
+# --- per file ---------------------------------------------------------------------------
+
+def json_bytes(rel: str, prediction_dict: dict) -> bytes:
+    return (json.dumps({"file": rel, **prediction_dict}, indent=1) + "\n").encode()
+
+
+def audacity_bytes(events: list[dict]) -> bytes:
+    """Audacity's label track text (File > Import > Labels): start, end (s), label."""
+    return "".join(f"{_t(e['start'])}\t{_t(e['end'])}\t{_clean(e['label'])}\n" for e in events).encode()
+
+
+def raven_bytes(events: list[dict], high_freq: float) -> bytes:
+    """A Raven Pro selection table: one selection per event on the first spectrogram view,
+    over the whole band (0 Hz to `high_freq`, the analysed audio's Nyquist frequency)."""
+    rows = ["\t".join(RAVEN_COLUMNS)]
+    for i, e in enumerate(events, start=1):
+        rows.append("\t".join([str(i), "Spectrogram 1", "1", _t(e["start"]), _t(e["end"]),
+                               "0.0", f"{high_freq:.1f}", _clean(e["label"]), f"{e['confidence']:.4f}"]))
+    return ("\n".join(rows) + "\n").encode()
+
+
+def per_file_outputs(rel: str, prediction_dict: dict, formats, high_freq: float) -> dict[str, bytes]:
+    """{output path relative to OUT: bytes} of the per-file formats among `formats`."""
+    events = prediction_dict["events"]
+    out = {}
+    for fmt in formats:
+        if fmt == "json":
+            data = json_bytes(rel, prediction_dict)
+        elif fmt == "audacity":
+            data = audacity_bytes(events)
+        elif fmt == "raven":
+            data = raven_bytes(events, high_freq)
+        else:
+            continue
+        out[output_name(rel, fmt)] = data
+    return out
+
+
+# --- combined tables ----------------------------------------------------------------------
+
+def _csv_bytes(header: list[str], rows) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode()
+
+
+def events_csv_bytes(records) -> bytes:
+    """records: (file, events) pairs, in order."""
+    return _csv_bytes(EVENT_COLUMNS, ([f, _t(e["start"]), _t(e["end"]), e["label"], f"{e['confidence']:.4f}"]
+                                      for f, events in records for e in events))
+
+
+def errors_csv_bytes(errors) -> bytes:
+    """errors: (path, reason) pairs."""
+    return _csv_bytes(ERROR_COLUMNS, ([p, " ".join(str(r).split())] for p, r in errors))
+
+
+def embeddings_csv_bytes(records) -> bytes:
+    """records: (file, npy path relative to OUT, [(start, end), ...]) triples."""
+    return _csv_bytes(EMBEDDING_COLUMNS, ([f, npy, i, _t(s), _t(e)] for f, npy, windows in records
+                                          for i, (s, e) in enumerate(windows)))
+
+
+# --- readers ------------------------------------------------------------------------------
+
+def read_audacity(path: str | Path) -> list[dict]:
+    """An Audacity label track -> [{"start", "end", "label"}] (point labels: start == end;
+    the frequency lines Audacity adds under a label, starting with a backslash, skipped)."""
+    out = []
+    for line in Path(path).read_text().splitlines():
+        if not line.strip() or line.startswith("\\"):
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2:
+            raise ValueError(f"{path}: not an Audacity label line: {line!r}")
+        start = float(parts[0])
+        end = float(parts[1]) if len(parts) > 2 else start
+        label = parts[2] if len(parts) > 2 else parts[1]
+        out.append({"start": start, "end": end, "label": label.strip()})
+    return out
+
+
+def read_raven(path: str | Path) -> list[dict]:
+    """A Raven selection table -> its rows as dicts (times and frequencies as floats)."""
+    lines = [l for l in Path(path).read_text().splitlines() if l.strip()]
+    if not lines:
+        return []
+    header = lines[0].split("\t")
+    rows = []
+    for line in lines[1:]:
+        row = dict(zip(header, line.split("\t")))
+        for k in ("Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)", "Confidence"):
+            if k in row:
+                row[k] = float(row[k])
+        rows.append(row)
+    return rows
+
+
+def read_events_csv(path: str | Path) -> list[dict]:
+    """events.csv (or any CSV with file,start,end,label columns) -> rows with float times."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["start"], r["end"] = float(r["start"]), float(r["end"])
+        if r.get("confidence") not in (None, ""):
+            r["confidence"] = float(r["confidence"])
+    return rows
