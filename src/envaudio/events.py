@@ -3,29 +3,37 @@
 Pure functions over numbers the classifier already has (window probabilities) and the
 waveform's level, shared by files (predict.Classifier) and the live stream (server/ws).
 
-How the times are found (the onset resolution is at most one event hop, 1 s by default):
+How the times are found (the onset resolution is at most one event hop, 1 s by default,
+and to the frame, 0.1 s, where a sound starts after quiet):
 
 1. Level. The waveform's power in frames of FRAME_SECONDS (0.1 s), smoothed over
-   LEVEL_BLOCK_SECONDS: a frame is *active* when that short-term level (dBFS, RMS re full
-   scale) reaches SILENCE_DBFS. The input's `level_dbfs` is its loudest block; below
-   SILENCE_DBFS the verdict is "silence" and there are no events. Onsets after quiet
-   are therefore placed to the frame (0.1 s).
-2. Labels. The analysis windows (4 s) are laid every EVENT_HOP_SECONDS (1 s), so every
-   frame is covered by several windows. Where all the windows covering a frame name one
-   class, the frame has it. A sound named by fewer windows than that (a 1-s horn that one
-   window names) takes the stretch its windows share, narrowed to the level's clear rise
-   and fall there. Where they disagree (near a change of sound): a short run of
-   B inside A (a 1-s car horn in street music: B where all the horn windows overlap, A
-   around it, so the horn is reported, not averaged away); else between two sounds the
-   boundary goes to the clear level jump in the disputed stretch (a frame-level
-   refinement); else each frame takes the class of the covering windows' mean
-   probability. A window whose best probability is below the unknown threshold names no
-   class; a frame named by none is a gap ("not recognised").
-3. Confidence: the covering windows' mean probability of the event's class.
-4. Runs of frames with one label become events; events shorter than MIN_EVENT_SECONDS
-   are dropped, gaps shorter than MAX_GAP_SECONDS inside one label are bridged, and a
-   short event with the same label on both sides is reported inside one long event
-   (street music 0-20 s, car horn 10-11 s).
+   LEVEL_BLOCK_SECONDS: a frame is *quiet* when that short-term level (dBFS, RMS re full
+   scale) is below SILENCE_DBFS. The input's `level_dbfs` is its loudest block; below
+   SILENCE_DBFS the verdict is "silence" and there are no events.
+2. What each window heard. The analysis windows (4 s) are laid every EVENT_HOP_SECONDS
+   (1 s). A window is *sure* when its best probability reaches the unknown threshold;
+   an unsure window names nothing and votes for nothing (a window straddling a change of
+   sound is often unsure of both: that is no evidence against either). A window's sound
+   is the part of it that is loud for it (`window_support`): within SOUND_DROP_DB of
+   its loudest level and clear of the silence threshold, pauses shorter than
+   PAUSE_SECONDS included. The near-silence before a sound starts, after it stops, or
+   between two sounds sharing the window is not what the window heard.
+3. Labels. Each frame gets the votes of the sure windows whose sound covers it, each
+   window's vote its probability times the share of it that holds sound. Where the
+   votes name one class, the frame has it: a stretch where the windows agree is never
+   lost or relabelled. Where they name several (near a change of sound): a short run
+   of B inside A (a 1-s car horn in street music) keeps B where all its windows
+   overlap, A around it; else between two sounds the boundary goes to the clear level
+   jump in the disputed stretch; else each frame takes the class with the most votes.
+   A sound named by fewer windows than that (a 1-s horn that one window names) takes
+   the stretch its windows share, narrowed to the level's clear rise and fall there.
+   A frame named by no sure window is a gap ("not recognised").
+4. Confidence: the mean probability that the sure windows covering the event's frames
+   give its class, so never below the unknown threshold.
+5. Runs of frames with one label become events, cut at the audio's end; gaps shorter
+   than MAX_GAP_SECONDS inside one label are bridged, events shorter than
+   MIN_EVENT_SECONDS are dropped, and a short event with the same label on both sides
+   is reported inside one long event (street music 0-20 s, car horn 10-11 s).
 """
 
 from __future__ import annotations
@@ -36,6 +44,9 @@ import numpy as np
 
 FLOOR_DBFS = -120.0  # level of digital zero (a finite number for JSON)
 JUMP_DB = 6.0  # a level step this large marks a boundary between touching events
+SOUND_DROP_DB = 20.0  # frames this far below a window's loudest are not its sound ...
+NEAR_SILENCE_DB = 6.0  # ... or this close to SILENCE_DBFS (next to a sound well above it)
+PAUSE_SECONDS = 1.0  # ... unless they are a pause shorter than this between its loud parts
 
 
 @dataclass(frozen=True)
@@ -232,32 +243,92 @@ def runs(values: list) -> list[tuple[int, int, object]]:
     return out
 
 
+def window_support(cover: np.ndarray, levels: np.ndarray, silence_dbfs: float, edge: int = 0,
+                   pause: int = 1, drop_db: float = SOUND_DROP_DB) -> np.ndarray:
+    """(n_frames, n_windows) bool: the frames of each window that hold its sound: those
+    within `drop_db` of the window's loudest level (and not quiet), with the pauses of
+    fewer than `pause` frames between them (between two barks) included. The near-silence
+    around a sound (the gap before it starts, after it stops, between two sounds that
+    share the window) is not what the window heard. The envelope is smoothed, so its first
+    and last `edge` frames also show the level outside the window: they are judged by the
+    frame next to them inside (a sound that stopped just before the window does not make
+    the window's start loud). A window quiet throughout holds nothing."""
+    support = np.zeros_like(cover)
+    for w in range(cover.shape[1]):
+        idx = np.flatnonzero(cover[:, w])
+        if len(idx) == 0:
+            continue
+        lv = levels[idx].copy()
+        k = min(edge, (len(lv) - 1) // 2)
+        if k > 0:
+            lv[:k], lv[len(lv) - k:] = lv[k], lv[len(lv) - k - 1]
+        peak = float(lv.max())
+        loud = lv >= max(silence_dbfs, peak - drop_db, min(silence_dbfs + NEAR_SILENCE_DB, peak - drop_db / 4))
+        for a, b, v in runs(list(loud)):
+            if not v and a > 0 and b < len(loud) and b - a < pause:
+                loud[a:b] = True
+        support[idx[loud], w] = True
+    return support
+
+
 def detect_events(starts, window_seconds: float, probs: np.ndarray, levels: np.ndarray,
-                  labels: list[str], p: EventParams, t0: float = 0.0) -> list[Event]:
+                  labels: list[str], p: EventParams, t0: float = 0.0,
+                  end_time: float | None = None) -> list[Event]:
     """Events from window probabilities (n_windows, n_classes) with their start times (s)
-    and the level envelope (one value per frame of p.frame_seconds from t0)."""
+    and the level envelope (one value per frame of p.frame_seconds from t0). `end_time`:
+    where the audio ends (no event goes past it; the last frame may be partial)."""
     n = len(levels)
     if n == 0 or len(starts) == 0:
         return []
-    probs = np.asarray(probs, dtype=np.float64)
+    starts = np.asarray(starts, dtype=np.float64)
+    order = np.argsort(starts, kind="stable")
+    starts, probs = starts[order], np.asarray(probs, dtype=np.float64)[order]
+    levels = np.asarray(levels, dtype=np.float64)
+    n_classes = probs.shape[1]
     cover = coverage(starts, window_seconds, n, p.frame_seconds, t0)
-    lab = frame_labels(cover, window_labels(probs, p.unknown_threshold))
-    # a frame's vote and the confidence of its label: the covering windows' mean probabilities
-    mean_p = (cover / cover.sum(axis=1, keepdims=True)) @ probs
-    vote = window_labels(mean_p, p.unknown_threshold)
+    block = max(1, int(round(p.level_block_seconds / p.frame_seconds)))
+    support = window_support(cover, levels, p.silence_dbfs, block // 2 + 1,
+                             int(round(PAUSE_SECONDS / p.frame_seconds))) & cover
+    wlab = window_labels(probs, p.unknown_threshold)
+    sure = wlab >= 0
+    onehot = np.zeros((len(starts), n_classes))
+    onehot[np.flatnonzero(sure), wlab[sure]] = 1.0
+    # A sure window votes for its class on the frames that hold its sound, with its
+    # probability times the share of it that holds sound (a window 2 s in the gap before
+    # a sound saw half of it). Unsure windows have no vote: a window straddling a change
+    # of sound is unsure of either, which says nothing against them.
+    share = support.sum(axis=0) / np.maximum(cover.sum(axis=0), 1)
+    weight = probs.max(axis=1) * share * sure
+    score = (support * weight[None, :]) @ onehot  # (n_frames, n_classes)
+    named = score > 0
+    lab = np.where(named.sum(axis=1) == 1, named.argmax(axis=1), AMBIGUOUS)
+    lab[~named.any(axis=1)] = -1
+    vote = np.where(named.any(axis=1), score.argmax(axis=1), -1)
     quiet = levels < p.silence_dbfs  # quiet frames are gaps, whatever the windows say
     lab[quiet] = -1
     vote[quiet] = -1
-    block = max(1, int(round(p.level_block_seconds / p.frame_seconds)))
-    order = np.argsort(np.asarray(starts, dtype=np.float64), kind="stable")
-    lab = short_runs(lab, np.asarray(starts, dtype=np.float64)[order], window_labels(probs, p.unknown_threshold)[order],
-                     window_seconds, levels, p, t0, block)
+    lab = short_runs(lab, starts, wlab, window_seconds, levels, p, t0, block)
     lab = resolve_ambiguous(lab, vote, levels, int(round(window_seconds / p.frame_seconds)), block)
-    min_frames = p.min_event_seconds / p.frame_seconds
-    segs = [[a, b, v] for a, b, v in runs(list(lab)) if v >= 0 and b - a >= min_frames - 1e-9]
+    # An event's confidence: the mean, over its frames, of the probability its sure windows
+    # covering the frame give it (so never below the unknown threshold).
+    sure_cover = cover * sure[None, :]
+    csum = (sure_cover * probs.max(axis=1)[None, :]) @ onehot
+    ccount = sure_cover.astype(np.float64) @ onehot
+    n_end = n if end_time is None else min(n, int(np.ceil((end_time - t0) / p.frame_seconds - 1e-9)))
+    min_seconds = p.min_event_seconds
+    if end_time is not None:  # a file shorter than MIN_EVENT_SECONDS can still be one event
+        min_seconds = min(min_seconds, max(0.0, end_time - t0 - p.frame_seconds / 2))
+    min_frames = min_seconds / p.frame_seconds
+    segs = [[a, b, v] for a, b, v in runs(list(lab[:n_end])) if v >= 0 and b - a >= min_frames - 1e-9]
     segs = _bridge(segs, p.max_gap_seconds / p.frame_seconds)
-    events = [Event(labels[v], round(t0 + a * p.frame_seconds, 3), round(t0 + b * p.frame_seconds, 3),
-                    float(mean_p[a:b, v].mean())) for a, b, v in segs]
+    events = []
+    for a, b, v in segs:
+        end = t0 + b * p.frame_seconds if end_time is None else min(t0 + b * p.frame_seconds, end_time)
+        if end - (t0 + a * p.frame_seconds) < min_seconds - 1e-9:
+            continue
+        c = ccount[a:b, v]
+        conf = float(csum[a:b, v][c > 0].sum() / c[c > 0].sum()) if (c > 0).any() else float(probs[wlab == v, v].max())
+        events.append(Event(labels[v], round(t0 + a * p.frame_seconds, 3), round(end, 3), conf))
     return nest_short_events(events)
 
 
