@@ -25,9 +25,10 @@ import numpy as np
 import torch
 
 from envaudio.audio import load_audio
-from envaudio.data import load_clips, parse_folds, select_folds
+from envaudio.datasets.layouts import load_clips
+from envaudio.datasets.splits import parse_folds, select_folds
 from envaudio.evaluate import evaluate_clips
-from envaudio.model import load_model
+from envaudio.loading import load_model
 from envaudio.networks import frontend_features
 from envaudio.predict import Classifier
 from envaudio.server.inference import predict_upload

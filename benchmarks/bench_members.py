@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from envaudio.data import parse_folds, prepare_dataset, select_folds
+from envaudio.datasets.splits import parse_folds, select_folds
+from envaudio.datasets.urbansound8k import prepare_dataset
 from envaudio.evaluate import classification_metrics, evaluate_clips
-from envaudio.model import LoadedModel, load_model
+from envaudio.loading import LoadedModel, load_model
 from envaudio.predict import Classifier
 from envaudio.settings import Settings, available_cpus
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from envaudio.calibration import choose_threshold, ece, fit_temperature
-from envaudio.model import calibrate, load_model
+from envaudio.loading import calibrate, load_model
 from envaudio.predict import Classifier
 from envaudio.settings import Settings
 from conftest import ROOT, run_cli, tone, write_dataset

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from envaudio import engines, npfeatures
+from envaudio import engines, graphs, npfeatures, onnxcache
 from envaudio.evaluate import evaluate_clips
-from envaudio.export import example_inputs, onnx_bytes
-from envaudio.data import load_clips
+from envaudio.graphs import example_inputs, onnx_bytes
+from envaudio.datasets.layouts import load_clips
 from envaudio.features import log_mel_spectrogram
-from envaudio.model import load_model, model_payload, save_model
+from envaudio.loading import load_model
+from envaudio.model import model_payload, save_model
 from envaudio.networks import yamnet
 from envaudio.predict import Classifier
 from envaudio.settings import FeatureConfig, Settings
@@ -63,7 +64,7 @@ def test_export_writes_members_manifest_and_features(exported):
 
 def test_onnx_members_match_torch_on_real_audio(exported, mixed_path):
     """Each member file, fed by the numpy features, gives the PyTorch member's probabilities."""
-    ort = engines.onnxruntime()
+    ort = onnxcache.onnxruntime()
     out, _ = exported
     meta = json.loads((out / "model.json").read_text())
     model = load_model(mixed_path, backend="torch")
@@ -124,12 +125,12 @@ def test_yamnet_pads_are_folded_into_its_convolutions(mixed_path, tmp_path):
 
     model = load_model(mixed_path, backend="onnxruntime")
     eng = engines.engine_for(model, "onnxruntime")
-    so = engines.session_options(1)
+    so = onnxcache.session_options(1)
     so.optimized_model_filepath = str(tmp_path / "optimised.onnx")
-    graph = onnx_bytes(engines.stack_of(model), example_inputs(model.frontends), eng.names, ["probabilities"],
+    graph = onnx_bytes(graphs.stack_of(model), example_inputs(model.frontends), eng.names, ["probabilities"],
                        batch_axes={"probabilities": 1})
     assert [n for n in onnx.load_from_string(graph).graph.node if n.op_type == "Pad"]  # YAMNet pads...
-    engines.onnxruntime().InferenceSession(graph, so, providers=["CPUExecutionProvider"])
+    onnxcache.onnxruntime().InferenceSession(graph, so, providers=["CPUExecutionProvider"])
     ops = {n.op_type for n in onnx.load(str(tmp_path / "optimised.onnx")).graph.node}
     assert "Conv" in ops and "Pad" not in ops  # ...folded by ONNX Runtime
 

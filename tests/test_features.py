@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from envaudio.data import FeatureCache
+from envaudio.datasets.cache import FeatureCache
 from envaudio.features import (fix_length, log_mel_spectrogram, mel_filterbank, mel_frequencies,
                                rms_gain_db, rms_normalize)
 from envaudio.predict import Classifier
-from envaudio.model import load_model
+from envaudio.loading import load_model
 from envaudio.settings import FeatureConfig, Settings, SettingsError, available_cpus
 from envaudio.windows import cut_windows, window_starts
 from conftest import noise, tone

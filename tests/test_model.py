@@ -10,8 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from envaudio.audio import resample
-from envaudio.model import (ModelError, combine_payloads, from_payload, load_model, member_state,
-                            model_payload, save_model)
+from envaudio.errors import ModelError
+from envaudio.combine import combine_payloads
+from envaudio.loading import from_payload, load_model
+from envaudio.model import member_state, model_payload, save_model
 from envaudio.networks import cnn, create_model, yamnet
 from envaudio.predict import Classifier
 from envaudio.settings import FeatureConfig, Settings

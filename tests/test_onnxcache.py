@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from envaudio import onnxcache
-from envaudio.model import load_model, model_payload, save_model
+from envaudio.loading import load_model
+from envaudio.model import model_payload, save_model
 from envaudio.predict import Classifier
 from envaudio.settings import Settings
 from conftest import CLASSES, clicks, noise, random_member, tone

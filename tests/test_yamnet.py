@@ -152,7 +152,7 @@ def test_official_keras_weights_convert_to_the_npz(tmp_path):
 def test_members_sharing_their_first_layers_run_them_once_with_the_same_result():
     """A linear head on the AudioSet tower and a YAMNet fine-tuned from layer 11 on hold
     layers 1-10 identically: the engine runs those once and gets each member's output."""
-    from envaudio.engines import MemberStack
+    from envaudio.graphs import MemberStack
 
     torch.manual_seed(0)
     head_only, top_tuned, other = (Y.build({"patch_hop": 96}, 10).eval() for _ in range(3))

@@ -14,8 +14,10 @@ import pytest
 import torch
 
 from envaudio.audio import load_audio, resample
-from envaudio.engines import stack_of
-from envaudio.model import combine_payloads, from_payload, load_model, member_state, model_payload
+from envaudio.graphs import stack_of
+from envaudio.combine import combine_payloads
+from envaudio.loading import from_payload, load_model
+from envaudio.model import member_state, model_payload
 from envaudio.networks import yamnet
 from envaudio.predict import Classifier
 from envaudio.settings import BUNDLED_MODEL, Settings

@@ -12,11 +12,11 @@ __version__ = "0.1.0"
 # Imported on first use: `import envaudio` (and so every `envaudio` command) does not load
 # torch until something needs it; `envaudio serve`'s master process never does.
 _EXPORTS = {
-    "AudioError": "audio", "load_audio": "audio",
+    "AudioError": "errors", "load_audio": "audio",
     "log_mel_spectrogram": "features",
-    "ModelError": "model", "load_model": "model",
+    "ModelError": "errors", "load_model": "loading",
     "Classifier": "predict", "Prediction": "predict", "load_classifier": "predict",
-    "FeatureConfig": "settings", "Settings": "settings", "get_settings": "settings",
+    "FeatureConfig": "frontends", "Settings": "settings", "get_settings": "settings",
 }
 
 __all__ = sorted(_EXPORTS, key=str.lower)

@@ -25,12 +25,14 @@ import sys
 import tempfile
 import time
 from contextlib import closing
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Union
 
 import numpy as np
+
+from .errors import AudioError
+from .limits import SLACK_SECONDS, AudioTooLong, InputLimits  # noqa: F401 (AudioTooLong: re-exported)
 
 SAMPLE_RATE = 22050
 
@@ -52,33 +54,14 @@ FFMPEG_FORMATS = ("wav,w64,flac,ogg,mp3,aac,ac3,eac3,mov,mp4,m4a,3gp,3g2,mj2,mat
 # uploads go through a temp file instead of a pipe. (The leading atom's type.)
 _SEEKABLE_ONLY = (b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide")
 _BLOCK_SAMPLES = 1 << 18  # per read: 1 MB of float32, whatever the channel count
-_LIMIT_SLACK_SECONDS = 0.5  # decoder padding allowed past the duration limit
-
-
-class AudioError(ValueError):
-    """Input that cannot be turned into audio. The message is meant for a person."""
-
-
-class AudioTooLong(AudioError):
-    """Longer than DecodeLimits.max_seconds (decoding stopped there)."""
-
-    def __init__(self, limit: float):
-        super().__init__(f"the audio is longer than the limit of {limit:g} s")
-        self.limit = limit
+_LIMIT_SLACK_SECONDS = SLACK_SECONDS  # decoder padding allowed past the duration limit
 
 
 class Undecodable(AudioError):
     """None of the decoders tried can read the file."""
 
 
-@dataclass(frozen=True)
-class DecodeLimits:
-    """Bounds for untrusted input (the server's uploads); the defaults bound nothing."""
-
-    max_seconds: float | None = None
-    min_seconds: float = 0.0
-    min_rate: int = 1
-    max_rate: int | None = None
+DecodeLimits = InputLimits  # the name decoding has used (limits.py has the checks)
 
 
 def load_audio(
@@ -151,12 +134,8 @@ class _Sink:
         self.stream = None
 
     def start(self, rate: int) -> None:
-        lo, hi = self.limits.min_rate, self.limits.max_rate
-        if rate < lo or (hi is not None and rate > hi):
-            raise AudioError(f"{self.name}: the sample rate is {rate} Hz; accepted: {lo} to {hi} Hz "
-                             "(MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)")
-        if self.limits.max_seconds is not None:
-            self.max_frames = int((self.limits.max_seconds + _LIMIT_SLACK_SECONDS) * rate)
+        self.limits.check_rate(rate, self.name)
+        self.max_frames = self.limits.max_samples(rate)
         if rate != self.sr:
             import soxr
 
@@ -181,11 +160,7 @@ class _Sink:
         if self.frames == 0:
             raise AudioError(f"{self.name}: the file holds no audio samples")
         wave = np.concatenate(self.blocks) if self.blocks else np.zeros(0, np.float32)
-        if len(wave) == 0 or len(wave) < self.limits.min_seconds * self.sr:
-            minimum = (f"; the minimum is {self.limits.min_seconds * 1000:g} ms, MIN_AUDIO_SECONDS"
-                       if self.limits.min_seconds else "")
-            raise AudioError(f"{self.name}: the audio is too short to classify "
-                             f"({len(wave) / self.sr * 1000:.3g} ms{minimum})")
+        self.limits.check_length(len(wave), self.sr, self.name)
         return wave
 
 

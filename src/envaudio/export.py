@@ -11,13 +11,12 @@ DIR gets:
 A check runs during every export: ONNX Runtime, reading the written files, must give the
 PyTorch model's probabilities on real windows (tones, noise, clicks, silence) within
 MAX_DIFF, or the export fails. `--int8` adds dynamically quantised copies
-(member<i>_<network>.int8.onnx); their accuracy change is measured on held-out folds when
-data is given, and printed either way.
+(member<i>_<network>.int8.onnx); `envaudio export` measures their accuracy change on
+held-out folds when data is given, and says so either way.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import shutil
@@ -29,62 +28,14 @@ import torch
 import torch.nn as nn
 
 from . import npfeatures
-from .model import LoadedModel, ModelError, calibrate
+from .errors import ModelError
+from .graphs import OPSET, example_features, example_inputs, onnx_bytes
+from .loading import LoadedModel, calibrate
+from .onnxcache import onnxruntime, session_options
 
-OPSET = 17
 MAX_DIFF = 1e-4
 FORMAT = "envaudio-onnx"
 FEATURES_MODULE = "envaudio_features.py"
-
-
-def example_waves(seconds: float, sr: int) -> np.ndarray:
-    """A few real windows (B, samples) at `sr`: a tone, noise, clicks, a chirp, silence."""
-    n = int(round(seconds * sr))
-    t = np.arange(n) / sr
-    rng = np.random.default_rng(0)
-    clicks = np.zeros(n)
-    clicks[:: max(1, sr // 10)] = 0.8
-    waves = [0.3 * np.sin(2 * np.pi * 440 * t), 0.2 * rng.standard_normal(n), clicks,
-             0.3 * np.sin(2 * np.pi * (200 + 900 * t) * t), np.zeros(n)]
-    return np.stack(waves).astype(np.float32)
-
-
-def example_features(frontends: list) -> dict[str, np.ndarray]:
-    """{front end key: model input of the example windows}: the same sounds at each rate."""
-    return {fe.key(): npfeatures.features(example_waves(fe.duration, fe.sample_rate), fe) for fe in frontends}
-
-
-def example_inputs(frontends: list) -> tuple[torch.Tensor, ...]:
-    feats = example_features(frontends)
-    return tuple(torch.from_numpy(feats[fe.key()][:2]) for fe in frontends)
-
-
-def onnx_bytes(module: nn.Module, inputs: tuple, input_names: list[str], output_names: list[str],
-               batch_axes: dict[str, int] | None = None) -> bytes:
-    """`module` as an ONNX graph (opset OPSET) with a variable number of windows: axis 0 of
-    every input, and of every output unless `batch_axes` says otherwise."""
-    axes = {name: {0: "n"} for name in input_names}
-    axes.update({name: {(batch_axes or {}).get(name, 0): "n"} for name in output_names})
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporter's notes on its own future
-        torch.onnx.export(module.eval(), inputs, buf, opset_version=OPSET, dynamo=False,
-                          input_names=input_names, output_names=output_names, dynamic_axes=axes)
-    return without_empty_inputs(buf.getvalue())
-
-
-def without_empty_inputs(graph: bytes) -> bytes:
-    """The graph with trailing empty ("" = not given) inputs of its nodes left out, which
-    ONNX defines as the same thing. The exporter writes YAMNet's pads as Pad(x, pads, ""):
-    ONNX Runtime folds a Pad into the convolution after it only without that third input
-    (measured: the networks 12 % faster, identical outputs)."""
-    import onnx
-
-    g = onnx.load_from_string(graph)
-    for node in g.graph.node:
-        while len(node.input) and node.input[-1] == "":
-            node.input.pop()
-    return g.SerializeToString()
 
 
 def member_file(i: int, member, int8: bool = False) -> str:
@@ -115,8 +66,6 @@ class OnnxFiles:
     name = "onnx-files"
 
     def __init__(self, folder: Path, meta: dict, threads: int | None = None, int8: bool = False):
-        from .engines import onnxruntime, session_options
-
         ort = onnxruntime()
 
         so = session_options(threads or torch.get_num_threads())
@@ -149,10 +98,9 @@ def max_difference(model: LoadedModel, files: OnnxFiles) -> float:
     return float(max(np.abs(torch_members - ort_members).max(), np.abs(combined[0] - combined[1]).max()))
 
 
-def export_onnx(model: LoadedModel, out: str | Path, overlap: float, int8: bool = False,
-                held_out: list | None = None, settings=None, log=print, warn=print) -> dict:
-    """Write the export (see the module docstring); returns model.json's content.
-    `held_out`: clips to measure the int8 copies' accuracy change on."""
+def export_onnx(model: LoadedModel, out: str | Path, overlap: float, int8: bool = False, log=print) -> dict:
+    """Write the export (see the module docstring); returns model.json's content. The int8
+    copies' accuracy is measured by the caller, on held-out clips (`envaudio export --folds`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = [member_file(i, m) for i, m in enumerate(model.members)]
@@ -180,32 +128,18 @@ def export_onnx(model: LoadedModel, out: str | Path, overlap: float, int8: bool 
         q["max_abs_difference"] = max_difference(model, OnnxFiles(out, meta, int8=True))
         log(f"int8: wrote {', '.join(q['files'])}; probabilities differ from PyTorch's by up to "
             f"{q['max_abs_difference']:.3f}")
-        if held_out:
-            from .evaluate import evaluate_clips
-
-            acc = {name: evaluate_clips(model, held_out, progress=False, settings=settings,
-                                        engine=bound_engine(model, OnnxFiles(out, meta, int8=name == "int8"))
-                                        ).metrics["accuracy"] for name in ("float32", "int8")}
-            q.update(accuracy=acc, accuracy_change=acc["int8"] - acc["float32"], held_out_clips=len(held_out))
-            line = (f"int8: held-out accuracy {acc['int8']:.4f} against {acc['float32']:.4f} in float32 "
-                    f"({q['accuracy_change']:+.4f}) on {len(held_out)} clips")
-            (warn if q["accuracy_change"] < 0 else log)(("warning: " if q["accuracy_change"] < 0 else "") + line
-                                                        + (": the int8 files are less accurate; the float32 "
-                                                           "files stay the default" if q["accuracy_change"] < 0 else ""))
-        else:
-            q["accuracy"] = None
-            warn("warning: int8: accuracy change not measured (give held-out folds with --folds and "
-                 "--data-root or --table); the float32 files stay the default")
-    (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
+    write_manifest(out, meta)
     log(f"wrote {out / 'model.json'} and {out / FEATURES_MODULE}")
     return meta
+
+
+def write_manifest(out: Path, meta: dict) -> None:
+    (Path(out) / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 def quantize(out: Path, meta: dict) -> dict:
     """Dynamic int8 copies of the members' files (weights int8, activations quantised on
     the fly)."""
-    from .engines import onnxruntime
-
     onnxruntime()  # telemetry off before the quantiser imports it
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -224,8 +158,6 @@ def quantize(out: Path, meta: dict) -> dict:
 
 
 def _ort_version() -> str:
-    from .engines import onnxruntime
-
     return onnxruntime().__version__
 
 

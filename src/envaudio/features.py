@@ -17,7 +17,7 @@ import torch
 from .npfeatures import (AMIN, fix_length, mel_frequencies, prepare_waveform, rms_gain,
                          rms_normalize, slaney_filterbank)
 from .npfeatures import log_mel_db as log_mel_spectrogram
-from .settings import FeatureConfig
+from .frontends import FeatureConfig
 
 
 

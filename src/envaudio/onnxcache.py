@@ -24,6 +24,9 @@ from pathlib import Path
 
 import torch
 
+from .fileio import atomic_write
+from .graphs import OPSET, example_inputs, onnx_bytes, stack_of
+
 log = logging.getLogger("envaudio")
 
 KEEP = 4  # graphs kept (~25 MB each for the bundled model)
@@ -45,8 +48,6 @@ def source_digest() -> str:
 def graph_key(model, names: list[str]) -> str:
     import onnx
 
-    from .export import OPSET
-
     h = hashlib.sha256()
     h.update(json.dumps({"names": names, "opset": OPSET, "torch": torch.__version__, "onnx": onnx.__version__,
                          "source": source_digest()}).encode())
@@ -60,9 +61,6 @@ def graph_key(model, names: list[str]) -> str:
 
 
 def _export(model, names: list[str]) -> bytes:
-    from .engines import stack_of
-    from .export import example_inputs, onnx_bytes
-
     return onnx_bytes(stack_of(model), example_inputs(model.frontends), names, ["probabilities"],
                       batch_axes={"probabilities": 1})
 
@@ -78,8 +76,6 @@ def _read(path: Path) -> bytes | None:
 
 
 def _write(folder: Path, path: Path, graph: bytes) -> None:
-    from .model import atomic_write
-
     atomic_write(path, lambda f: f.write(hashlib.sha256(graph).digest() + graph))
     for old in sorted(folder.glob(f"*{SUFFIX}"), key=_mtime, reverse=True)[KEEP:]:
         old.unlink(missing_ok=True)
@@ -101,10 +97,8 @@ def _touch(path: Path) -> None:
 
 
 def session_for(model, names: list[str], options, cache_dir: str | os.PathLike | None):
-    """An ONNX Runtime session of the model's member stack (engines.MemberStack), its graph
+    """An ONNX Runtime session of the model's member stack (graphs.MemberStack), its graph
     from the cache when a valid one is there (cache_dir None: no cache)."""
-    from .engines import onnxruntime
-
     ort = onnxruntime()
 
     def session(graph):
@@ -129,3 +123,23 @@ def session_for(model, names: list[str], options, cache_dir: str | os.PathLike |
         except OSError as e:  # a read-only home, a full disk: no cache, no failure
             log.info("envaudio: cannot cache the ONNX graph in %s (%s)", folder, e)
     return session(graph)
+
+
+def onnxruntime():
+    """The onnxruntime module, with its telemetry off: ONNX Runtime 1.32 otherwise starts a
+    telemetry session on import, which writes a `.ses` file into TMPDIR (found by the
+    hardening tests: temp files must not outlive a request)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime as ort
+
+    return ort
+
+
+def session_options(threads: int):
+    ort = onnxruntime()
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = max(1, threads)
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3  # warnings about unused initialisers etc. are not the user's
+    return so

@@ -16,7 +16,7 @@ import numpy as np
 
 from .audio import AudioSource, check_waveform, decode_rate, load_audio, resample
 from .events import Event, EventParams, detect_events, level_envelope, loudest_level, verdict
-from .model import BATCH, LoadedModel, load_model
+from .loading import BATCH, LoadedModel, load_model
 from .settings import Settings, get_settings
 from .windows import cut_at, window_grid
 

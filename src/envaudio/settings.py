@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from functools import lru_cache
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from .errors import SettingsError
+from .frontends import FeatureConfig
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_MODEL = PACKAGE_DIR / "assets" / "model.pt"
@@ -25,56 +27,6 @@ _BARE_ENV = {"allowed_origins", "allowed_hosts", "max_upload_mb", "audio_loader"
 
 
 INFERENCE_BACKENDS = ("auto", "onnxruntime", "torch")
-
-
-class SettingsError(ValueError):
-    """A setting from the environment has a value that cannot be used."""
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """What turns a waveform into the model's input. Saved inside every model file,
-    so inference always uses exactly the settings the model was trained with. This is the
-    CNN's front end (`kind` "logmel"); YAMNet's is `networks.yamnet.YamnetFrontend`."""
-
-    kind: str = "logmel"
-    sample_rate: int = 22050
-    duration: float = 4.0
-    n_fft: int = 1024
-    hop_length: int = 512
-    n_mels: int = 64
-    fmin: float = 0.0
-    fmax: float | None = None  # None: Nyquist
-    top_db: float = 80.0
-    rms_normalize: bool = True
-    rms_target: float = 0.1
-    pad_mode: str = "loop"  # short clips: "loop" (repeat) or "zero" (silence)
-
-    @property
-    def n_samples(self) -> int:
-        return int(round(self.sample_rate * self.duration))
-
-    @property
-    def n_frames(self) -> int:
-        return 1 + self.n_samples // self.hop_length
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FeatureConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def key(self) -> str:
-        """Stable text identifying these settings (for the feature cache)."""
-        return settings_key(self)
-
-
-@lru_cache(maxsize=64)
-def settings_key(fe) -> str:
-    """A front end's key, made once per distinct settings (asked for on every request)."""
-    return ",".join(f"{k}={v}" for k, v in sorted(dataclasses.asdict(fe).items()))
 
 
 _F = FeatureConfig()  # the feature defaults live in FeatureConfig alone
@@ -152,6 +104,8 @@ class Settings:
     pretrained: str = ""  # YAMNet's yamnet.npz; nothing is ever downloaded
     backbone_lr_scale: float = 0.1  # pretrained layers learn at this times LEARNING_RATE
     freeze_layers: int = 0  # YAMNet layers 1..N keep their pretrained weights
+    # torchrun: rank 0 may spend long on the feature cache while the others wait at a barrier
+    dist_timeout_minutes: float = 120.0
     # serving
     allowed_origins: str = (
         "http://localhost:5173,http://127.0.0.1:5173,http://localhost:8000,http://127.0.0.1:8000"

@@ -10,12 +10,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import recipes
 from ..features import log_mel_spectrogram
-from ..settings import FeatureConfig
+from ..frontends import FeatureConfig
 
 NAME = "cnn"
 Frontend = FeatureConfig
-RECIPE: dict = {}  # the settings' defaults are this network's training recipe
+RECIPE = recipes.CNN  # the settings' defaults
 
 
 def frontend(settings) -> FeatureConfig:

@@ -12,9 +12,7 @@ runs the patches of a 4-s window through the tower and a new head.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import npfeatures
+from .. import npfeatures, recipes
 from ..npfeatures import htk_mel_matrix, hz_to_mel_htk, mel_to_hz_htk, yamnet_log_mel
-from ..settings import settings_key
+from ..frontends import YamnetFrontend
 
 NAME = "yamnet"
 
@@ -32,48 +30,11 @@ NAME = "yamnet"
 BLOCKS = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512),
           (1, 512), (1, 512), (1, 512), (1, 512), (1, 512), (2, 1024), (1, 1024)]
 N_LAYERS = 1 + len(BLOCKS)  # the conv 3x3, then the depthwise-separable blocks
+assert N_LAYERS == recipes.LAYERS["yamnet"]
 EMBEDDING_SIZE = 1024
 PATCH_FRAMES = 96  # 0.96 s
 REFERENCE_PATCH_HOP = 48  # the original's patch hop
 N_AUDIOSET = 521
-
-
-@dataclass(frozen=True)
-class YamnetFrontend:
-    """YAMNet's feature settings (saved in every model file that has a YAMNet member)."""
-
-    kind: str = NAME
-    sample_rate: int = 16000
-    duration: float = 4.0  # our analysis window (s); YAMNet itself has no fixed length
-    win_length: int = 400
-    hop_length: int = 160
-    n_fft: int = 512
-    n_mels: int = 64
-    fmin: float = 125.0
-    fmax: float = 7500.0
-    log_offset: float = 0.001
-    pad_mode: str = "loop"  # short clips are looped to the window, as for the CNN
-    rms_normalize: bool = False  # YAMNet was trained on the input's own level
-    rms_target: float = 0.1
-
-    @property
-    def n_samples(self) -> int:
-        return int(round(self.sample_rate * self.duration))
-
-    @property
-    def n_frames(self) -> int:
-        return 1 + (self.n_samples - self.win_length) // self.hop_length
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "YamnetFrontend":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def key(self) -> str:
-        return settings_key(self)
 
 
 def mel_matrix(sample_rate: int = 16000, n_fft: int = 512, n_mels: int = 64,
@@ -253,18 +214,7 @@ def load_pretrained(net: nn.Module, path: str | Path | dict[str, torch.Tensor]) 
 # ------------------------------------------------------------------ the network-module API
 
 Frontend = YamnetFrontend
-# Training settings that differ from the defaults (which are the CNN's): fine-tuning every
-# layer, the `--pretrained` default. The bundled model's two YAMNet members use other
-# settings on the command line (README, "The model", with the held-out figures of each);
-# the environment and the command line override these.
-RECIPE = {"epochs": 10, "learning_rate": 1e-3, "backbone_lr_scale": 0.1, "patience": 4,
-          "ema_decay": 0.998}
-# Small datasets (tens of clips per class): layers 1-10 keep their AudioSet weights, the
-# last epoch is kept (a validation split of a few clips is too noisy to pick an epoch).
-# As accurate as full fine-tuning on 4 classes x 15 clips, and much faster
-# (benchmarks/bench_custom.py).
-SMALL_RECIPE = {"epochs": 20, "batch_size": 16, "learning_rate": 1e-3, "backbone_lr_scale": 0.1,
-                "freeze_layers": 10, "keep_best": False, "ema_decay": 0.998}
+RECIPE, SMALL_RECIPE = recipes.YAMNET, recipes.YAMNET_SMALL  # recipes.py: read without torch
 
 
 def frontend(settings) -> YamnetFrontend:

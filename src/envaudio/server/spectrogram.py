@@ -20,7 +20,7 @@ import numpy as np
 
 from ..audio import AudioError
 from ..features import mel_frequencies
-from ..settings import FeatureConfig
+from ..frontends import FeatureConfig
 
 ENCODING = "uint8-base64"
 MIN_RANGE_DB = 40.0  # the web app's live view uses the same floor (frontend/src/lib/rolling.js)

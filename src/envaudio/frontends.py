@@ -1,0 +1,96 @@
+"""The networks' front ends: the settings that turn a waveform into a network's input.
+
+One frozen dataclass per kind, saved inside every model file (so inference always uses
+exactly the settings a model was trained with); the feature functions that apply them are
+in npfeatures.py (numpy) and features.py. Torch-free, so anything may import them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """What turns a waveform into the model's input. Saved inside every model file,
+    so inference always uses exactly the settings the model was trained with. This is the
+    CNN's front end (`kind` "logmel")."""
+
+    kind: str = "logmel"
+    sample_rate: int = 22050
+    duration: float = 4.0
+    n_fft: int = 1024
+    hop_length: int = 512
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None  # None: Nyquist
+    top_db: float = 80.0
+    rms_normalize: bool = True
+    rms_target: float = 0.1
+    pad_mode: str = "loop"  # short clips: "loop" (repeat) or "zero" (silence)
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.sample_rate * self.duration))
+
+    @property
+    def n_frames(self) -> int:
+        return 1 + self.n_samples // self.hop_length
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def key(self) -> str:
+        """Stable text identifying these settings (for the feature cache)."""
+        return settings_key(self)
+
+
+@lru_cache(maxsize=64)
+def settings_key(fe) -> str:
+    """A front end's key, made once per distinct settings (asked for on every request)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(dataclasses.asdict(fe).items()))
+
+
+@dataclass(frozen=True)
+class YamnetFrontend:
+    """YAMNet's feature settings (saved in every model file that has a YAMNet member)."""
+
+    kind: str = "yamnet"
+    sample_rate: int = 16000
+    duration: float = 4.0  # our analysis window (s); YAMNet itself has no fixed length
+    win_length: int = 400
+    hop_length: int = 160
+    n_fft: int = 512
+    n_mels: int = 64
+    fmin: float = 125.0
+    fmax: float = 7500.0
+    log_offset: float = 0.001
+    pad_mode: str = "loop"  # short clips are looped to the window, as for the CNN
+    rms_normalize: bool = False  # YAMNet was trained on the input's own level
+    rms_target: float = 0.1
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.sample_rate * self.duration))
+
+    @property
+    def n_frames(self) -> int:
+        return 1 + (self.n_samples - self.win_length) // self.hop_length
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "YamnetFrontend":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def key(self) -> str:
+        return settings_key(self)
