@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from envaudio.data import prepare_dataset
+from envaudio.datasets.urbansound8k import prepare_dataset
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "urbansound8k-subset"
 DEFAULT_PRETRAINED = DEFAULT_ROOT.parents[1] / "pretrained" / "yamnet" / "yamnet.npz"

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from envaudio.audio import load_audio
-from envaudio.data import load_clips
+from envaudio.datasets.layouts import load_clips
 from envaudio.events import level_envelope, loudest_level
 from envaudio.settings import get_settings
 

@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 from websockets.sync.client import connect
 
-from envaudio.data import Clip
-from envaudio.layouts import cv_folds, split_folds
-from envaudio.train import window_index
+from envaudio.datasets.clips import Clip
+from envaudio.datasets.splits import cv_folds, split_folds
+from envaudio.training.loop import window_index
 from conftest import CUSTOM_CLASSES, SUBSET, make_custom_sound, run_cli, write_class_folders
 from server_helpers import ServerProcess, wav
 

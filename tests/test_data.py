@@ -5,9 +5,10 @@ import json
 
 import numpy as np
 
-from envaudio.data import prepare_dataset, select_folds
+from envaudio.datasets.urbansound8k import prepare_dataset
+from envaudio.datasets.splits import select_folds
 from envaudio.evaluate import evaluate_clips
-from envaudio.model import load_model
+from envaudio.loading import load_model
 from envaudio.predict import load_classifier
 from conftest import EXAMPLES, run_cli
 

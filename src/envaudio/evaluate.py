@@ -7,8 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import Clip, DatasetError, iter_file_features
-from .model import LoadedModel
+from .datasets.cache import iter_file_features
+from .datasets.clips import Clip
+from .datasets.splits import TEST_FOLD, VAL_FOLD, parse_folds, select_folds, split_folds
+from .errors import DatasetError
+from .loading import LoadedModel
 from .settings import Settings, get_settings
 
 
@@ -166,3 +169,37 @@ def plot_confusion(m: dict, path: str, title: str = "Confusion matrix") -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def trained_on(card: dict | None, folds: list[int]) -> list[int] | None:
+    """The folds among `folds` the model was trained on (its card's train_folds); None
+    when the card does not say (an old or custom model)."""
+    train_folds = (card or {}).get("train_folds")
+    if not isinstance(train_folds, list):
+        return None
+    return sorted(set(folds) & {int(f) for f in train_folds})
+
+
+def evaluation_clips(ds, card: dict | None, folds: str | None = None,
+                     split: str | None = None) -> tuple[list, list[int] | None, str]:
+    """(clips, folds or None, what they are, for the report): UrbanSound8K's fold 10 by
+    default, --folds of data with folds, --split of the split the model was trained with,
+    else every clip."""
+    if split:
+        made = (card or {}).get("split") or {}
+        if ds.has_folds or "val_fraction" not in made:
+            raise DatasetError("--split needs data without folds and a model trained on such data with "
+                               "a split (its card records the seed and fractions)")
+        clips = split_folds(ds.clips, made["val_fraction"], made["test_fraction"], made["seed"])
+        test = select_folds(clips, [VAL_FOLD if split == "val" else TEST_FOLD])
+        if not test:
+            raise DatasetError(f"the model's training held out no {split} split "
+                               f"({'train with --test-split' if split == 'test' else 'it had --val-split 0'})")
+        return test, None, f"the {split} split of {ds.source}"
+    if folds is None and ds.layout != "urbansound8k":
+        return ds.clips, None, ds.source
+    chosen = parse_folds(folds or "10")
+    test = select_folds(ds.clips, chosen)
+    if not test:
+        raise DatasetError(f"no clips in folds {chosen} (folds present: {sorted({c.fold for c in ds.clips})})")
+    return test, chosen, f"folds {chosen}"

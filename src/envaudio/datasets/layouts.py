@@ -1,11 +1,11 @@
-"""Datasets other than UrbanSound8K: your own recordings, as a folder per class or a CSV.
+"""Every layout a dataset can come in: UrbanSound8K, or your own recordings as a folder per
+class or a CSV.
 
     folder per class   DIR/<label>/**/*.wav|flac|ogg|mp3|...   (the folder name is the label)
     CSV (--table)      file,label[,fold]   (paths relative to the CSV; `envaudio prepare`'s
                        file_path,label,fold tables are read too)
 
-Without folds, clips are split per class with a fixed seed (validation and, when asked, a
-test split) or into K folds for cross-validation. Everything is checked before anything is
+Without folds, clips are split per class (splits.py). Everything is checked before anything is
 trained or written: a problem is one line that names the files.
 """
 
@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import csv
 import os
-import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import AUDIO_EXTS, Clip, DatasetError, prepare_dataset
-
-# Folds of a split made here (no folds in the data).
-TRAIN_FOLD, VAL_FOLD, TEST_FOLD = 1, 2, 3
-US8K_CITATION = ("J. Salamon, C. Jacoby and J. P. Bello, 'A Dataset and Taxonomy for Urban Sound "
-                 "Research', 22nd ACM International Conference on Multimedia, Orlando USA, 2014.")
+from ..errors import DatasetError
+from ..fileio import AUDIO_EXTS
+from .clips import Clip
+from .urbansound8k import US8K_CITATION, prepare_dataset
 
 
 @dataclass
@@ -156,45 +153,7 @@ def check_classes(ds: Dataset, min_clips: int, recommended: int) -> list[str]:
             f"{', '.join(small)}"] if small else []
 
 
-def _by_class(clips: list[Clip], seed: int) -> dict[str, list[int]]:
-    """Clip indices per class, shuffled with a fixed seed (sorted by path first, so the
-    order files were listed in does not matter)."""
-    out: dict[str, list[int]] = {}
-    for i in sorted(range(len(clips)), key=lambda i: clips[i].file_path):
-        out.setdefault(clips[i].label, []).append(i)
-    rng = random.Random(seed)
-    for idx in out.values():
-        rng.shuffle(idx)
-    return out
-
-
-def split_folds(clips: list[Clip], val_fraction: float, test_fraction: float, seed: int) -> list[Clip]:
-    """Stratified split: each class gives round(n * fraction) clips (at least one when the
-    fraction is not 0) to validation (fold 2) and test (fold 3); the rest train (fold 1)."""
-    fold = [TRAIN_FOLD] * len(clips)
-    for label, idx in _by_class(clips, seed).items():
-        n_val = max(1, round(len(idx) * val_fraction)) if val_fraction > 0 else 0
-        n_test = max(1, round(len(idx) * test_fraction)) if test_fraction > 0 else 0
-        if n_val + n_test >= len(idx):
-            raise DatasetError(f"class {label!r} has {len(idx)} clips: too few to hold out "
-                               f"{n_val} for validation and {n_test} for testing and still train")
-        for i in idx[:n_val]:
-            fold[i] = VAL_FOLD
-        for i in idx[n_val:n_val + n_test]:
-            fold[i] = TEST_FOLD
-    return [replace(c, fold=f) for c, f in zip(clips, fold)]
-
-
-def cv_folds(clips: list[Clip], k: int, seed: int) -> list[Clip]:
-    """K stratified folds (1..K): each class's clips dealt round-robin, starting where the
-    previous class stopped so the folds stay the same size."""
-    if k < 3:
-        raise DatasetError("--cv K needs K of at least 3 (one fold tests, one validates, the rest train)")
-    fold, start = [0] * len(clips), 0
-    for label, idx in _by_class(clips, seed).items():
-        if len(idx) < k:
-            raise DatasetError(f"--cv {k}: class {label!r} has only {len(idx)} clips (needs at least {k})")
-        for j, i in enumerate(idx):
-            fold[i] = (start + j) % k + 1
-        start = (start + len(idx)) % k
-    return [replace(c, fold=f) for c, f in zip(clips, fold)]
+def load_clips(data_root: str | None = None, table: str | None = None) -> tuple[list[Clip], list[str]]:
+    """Clips from a data root or a table (any layout `load_dataset` knows), and the label order."""
+    ds = load_dataset(data_root, table)
+    return ds.clips, ds.labels
