@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
-from envaudio.data import FeatureCache, prepare_dataset
+from envaudio.datasets.cache import FeatureCache
+from envaudio.datasets.urbansound8k import prepare_dataset
 from envaudio.settings import available_cpus, get_settings, parse_wave_variants
-from envaudio.train import TrainConfig, train
+from envaudio.training import TrainConfig, train
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "urbansound8k-subset"
 

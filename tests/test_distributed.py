@@ -95,7 +95,7 @@ def test_same_outputs_as_a_single_process_run(runs):
 
 
 def test_rank0_model_loads_and_classifies(runs):
-    from envaudio.model import load_model
+    from envaudio.loading import load_model
     from envaudio.predict import Classifier
 
     model = load_model(runs["ddp"]["out"])

@@ -2,9 +2,9 @@
 
 import torch
 
-from envaudio.data import load_clips
+from envaudio.datasets.layouts import load_clips
 from envaudio.settings import Settings
-from envaudio.train import TrainConfig, Trainer
+from envaudio.training import TrainConfig, Trainer
 from conftest import write_dataset
 
 
