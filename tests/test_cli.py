@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from envaudio.model import load_model
+from envaudio.loading import load_model
 from conftest import CLASSES, noise, run_cli, tone, write_dataset
 
 
@@ -94,7 +94,7 @@ def test_evaluate_on_training_folds_says_so(trained):
 
 
 def test_trained_on_reads_the_card():
-    from envaudio.commands import trained_on
+    from envaudio.evaluate import trained_on
 
     assert trained_on({"train_folds": [1, 2, 3]}, [3, 10]) == [3]
     assert trained_on({"train_folds": [1, 2]}, [10]) == []
@@ -196,9 +196,10 @@ def test_predict_bad_audio_file(trained, tmp_path):
     good = tmp_path / "good.wav"
     sf.write(good, tone(), 22050)
     r = run_cli("predict", bad, good, "--model", trained["model"])
-    assert r.returncode == 0  # one good file: the batch goes on
-    assert "bad.wav: could not decode" in r.stderr and "Traceback" not in r.stderr
-    assert "good.wav:" in r.stdout
+    assert r.returncode == 1  # the batch goes on, and the exit status says a file failed
+    assert f"{bad}: could not decode" in r.stderr and "Traceback" not in r.stderr
+    assert f"{good}:" in r.stdout  # paths shown alike, as given
+    assert "1 file(s) classified, 1 failed" in r.stderr.splitlines()[-1]
     r = run_cli("predict", bad, "--model", trained["model"])
     assert r.returncode == 1
 

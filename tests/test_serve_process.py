@@ -185,9 +185,9 @@ def test_bad_model_fails_fast_with_a_message(tmp_path):
 
 def test_the_command_line_parser_does_not_load_torch():
     """`envaudio serve --workers N`'s master parses the same command line as every command."""
-    code = ("import sys; from envaudio.cli import build_parser, yamnet_recipe; build_parser(); "
-            "assert 'torch' not in sys.modules, 'torch imported'; "
-            "from envaudio.networks import yamnet; assert yamnet_recipe() == yamnet.RECIPE")
+    code = ("import sys; from envaudio.cli import build_parser; from envaudio.recipes import recipe; "
+            "build_parser(); assert 'torch' not in sys.modules, 'torch imported'; "
+            "from envaudio.networks import yamnet; assert recipe('yamnet') == yamnet.RECIPE")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
 

@@ -10,9 +10,19 @@ wrong answers it catches and how much out-of-domain audio it turns away.
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from pathlib import Path
+
 import numpy as np
 
-from .model import calibrate
+from .datasets.splits import parse_folds, select_folds
+from .errors import DatasetError
+from .evaluate import evaluate_clips, trained_on
+from .fileio import audio_files
+from .loading import calibrate, from_payload, load_model
+from .model import read_payload, save_model
+from .predict import Classifier
 
 ECE_BINS = 15
 MAX_RIGHT_LOST = 0.1  # the unknown threshold may turn this share of right answers into "unknown"
@@ -68,3 +78,101 @@ def summary(probs: np.ndarray, y: np.ndarray, threshold: float) -> dict:
             "unknown_rate_of_right": float(unknown[right].mean()) if right.any() else 0.0,
             "unknown_rate_of_wrong": float(unknown[~right].mean()) if (~right).any() else 0.0,
             "accuracy_of_the_rest": float(right[~unknown].mean()) if (~unknown).any() else 0.0}
+
+
+def heldout_spec(text: str) -> tuple[str, list[int]]:
+    path, sep, folds = text.rpartition(":")
+    if not sep or not path:
+        raise DatasetError(f"--heldout {text!r}: write MODEL:FOLDS, e.g. runs/f23/model.pt:1")
+    return path, parse_folds(folds)
+
+
+def heldout_predictions(spec: str, labels: list[str], clips, settings, workers: int | None = None,
+                        progress: bool = True) -> dict:
+    """The uncalibrated probabilities of a held-out model on the folds it never saw."""
+    path, folds = heldout_spec(spec)
+    payload = read_payload(path)
+    if payload["labels"] != labels:
+        raise DatasetError(f"{path}: its labels differ from the model's")
+    seen = trained_on(payload.get("card"), folds)
+    if seen is None:
+        raise DatasetError(f"{path}: its card does not say which folds it was trained on, so it "
+                           "cannot be checked to be held out")
+    if seen:
+        raise DatasetError(f"{path} was trained on fold(s) {seen}: not held-out data")
+    test = select_folds(clips, folds)
+    if not test:
+        raise DatasetError(f"no clips in folds {folds}")
+    payload = {k: v for k, v in payload.items() if k != "calibration"}  # its raw probabilities
+    ev = evaluate_clips(from_payload(payload, path), test, workers, progress, settings)
+    ok = ~np.isnan(ev.probabilities).any(axis=1)
+    idx = {l: i for i, l in enumerate(labels)}
+    y = np.array([idx[c.label] for c in test])[ok]
+    return {"model": path, "folds": folds, "probs": ev.probabilities[ok].astype(np.float64), "y": y}
+
+
+def ood_rates(model_path: Path, ood_dir: str, settings) -> dict:
+    """What the calibrated model says of audio of none of its classes: the share of
+    files with each verdict, by kind (the file name's part before the first '-')."""
+    files = audio_files([ood_dir])
+    clf = Classifier(load_model(model_path), settings)
+    verdicts, kinds, tops = [], [], Counter()
+    for f in files:
+        pred = clf.classify_file(f)
+        verdicts.append(pred.verdict)
+        kinds.append(f.stem.split("-")[0])
+        if pred.verdict == "sound":
+            tops[pred.top_label] += 1
+    by_kind = {k: {"n": kinds.count(k),
+                   "unknown_rate": sum(v == "unknown" for v, kk in zip(verdicts, kinds) if kk == k) / kinds.count(k)}
+               for k in sorted(set(kinds))}
+    return {"dir": ood_dir, "n": len(files), "unknown_rate": verdicts.count("unknown") / len(files),
+            "silence_rate": verdicts.count("silence") / len(files), "by_kind": by_kind,
+            "named_as": dict(tops.most_common())}
+
+
+def calibrate_model(target_path: Path, out: Path, heldout: list[str], clips, settings,
+                    max_right_lost: float = MAX_RIGHT_LOST, ood: str | None = None,
+                    workers: int | None = None, progress: bool = True, command: str = "") -> dict:
+    """Fit the temperature and the unknown threshold on the held-out models' predictions,
+    write them into the model at `out` (and its card), and return the report."""
+    if not 0.0 <= max_right_lost < 1.0:
+        raise DatasetError("--max-right-lost must be in [0, 1)")
+    if ood and not Path(ood).is_dir():
+        raise FileNotFoundError(f"--ood {ood}: no such folder")
+    target = read_payload(target_path)
+    labels = target["labels"]
+    sets = [heldout_predictions(h, labels, clips, settings, workers, progress) for h in heldout]
+    P = np.concatenate([d["probs"] for d in sets])
+    Y = np.concatenate([d["y"] for d in sets])
+    T = fit_temperature(P, Y)
+    thr = choose_threshold(calibrate(P, {"temperature": T}), Y, max_right_lost)
+    report = {
+        "command": command,
+        "model": target_path.name, "temperature": T, "unknown_threshold": thr,
+        "max_right_lost": max_right_lost,
+        "heldout": [{"model": d["model"], "folds": d["folds"], "n": int(len(d["y"]))} for d in sets],
+        "pooled": {"before": summary(P, Y, 0.0), "after": summary(calibrate(P, {"temperature": T}), Y, thr)},
+    }
+    if len(sets) > 1:  # honest figures: each set judged with T and threshold fitted on the others
+        report["cross_fitted"] = []
+        for i, d in enumerate(sets):
+            Po = np.concatenate([o["probs"] for j, o in enumerate(sets) if j != i])
+            Yo = np.concatenate([o["y"] for j, o in enumerate(sets) if j != i])
+            t_i = fit_temperature(Po, Yo)
+            thr_i = choose_threshold(calibrate(Po, {"temperature": t_i}), Yo, max_right_lost)
+            report["cross_fitted"].append({
+                "folds": d["folds"], "temperature": t_i, "unknown_threshold": thr_i,
+                "before": summary(d["probs"], d["y"], 0.0),
+                "after": summary(calibrate(d["probs"], {"temperature": t_i}), d["y"], thr_i)})
+    target["calibration"] = {"temperature": T, "unknown_threshold": thr,
+                             "fitted_on": report["heldout"], "ece_before": report["pooled"]["before"]["ece"],
+                             "ece_after": report["pooled"]["after"]["ece"]}
+    target.setdefault("card", {})["calibration"] = target["calibration"]
+    save_model(out, target)
+    card_file = Path(str(target_path) + ".card.json")
+    if card_file.is_file() or out != target_path:
+        Path(str(out) + ".card.json").write_text(json.dumps(target["card"], indent=1) + "\n")
+    if ood:
+        report["ood"] = ood_rates(out, ood, settings)
+    return report

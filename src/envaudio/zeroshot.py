@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DatasetError
 from .settings import Settings
 
 # UrbanSound8K class -> the AudioSet classes (YAMNet's display names) it covers.
@@ -48,7 +49,7 @@ TEMPERATURE = 3.0
 def read_class_names(path: str | Path) -> list[str]:
     """YAMNet's yamnet_class_map.csv (index,mid,display_name) -> the 521 display names."""
     # Imported here, as everything that loads torch: the command-line parser reads TEMPERATURE.
-    from .model import ModelError
+    from .errors import ModelError
     from .networks.yamnet import N_AUDIOSET
 
     path = Path(path)
@@ -65,7 +66,7 @@ def read_class_names(path: str | Path) -> list[str]:
 
 def mapping_matrix(mapping: dict[str, list[str]], names: list[str]) -> tuple[list[str], np.ndarray]:
     """-> (our labels, sorted; (n_labels, 521) rows averaging each label's AudioSet classes)."""
-    from .model import ModelError
+    from .errors import ModelError
 
     if len(mapping) < 2:
         raise ModelError(f"a classifier needs at least 2 classes; the map gives {len(mapping)}")
@@ -98,7 +99,8 @@ def zero_shot_net(weights: dict, M: np.ndarray, temperature: float):
 def zero_shot_payload(pretrained: str | Path, class_map: str | Path, settings: Settings,
                       mapping: dict[str, list[str]] | None = None, temperature: float = TEMPERATURE) -> dict:
     """A one-member model file's payload (see the module's docstring)."""
-    from .model import ModelError, member_state, model_payload
+    from .errors import ModelError
+    from .model import member_state, model_payload
     from .networks import yamnet
 
     if not temperature > 0:
@@ -124,3 +126,17 @@ def zero_shot_payload(pretrained: str | Path, class_map: str | Path, settings: S
         "labels": labels,
     }
     return model_payload([member], labels, card)
+
+
+def read_map(path: str | Path) -> dict[str, list[str]]:
+    """A --map JSON file: {"label": ["AudioSet class", ...], ...}."""
+    import json
+
+    try:
+        mapping = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"--map {path}: cannot read it as JSON ({e})") from None
+    if not isinstance(mapping, dict) or not all(
+            isinstance(v, list) and all(isinstance(n, str) for n in v) for v in mapping.values()):
+        raise DatasetError(f'--map {path}: write {{"label": ["AudioSet class", ...], ...}}')
+    return mapping

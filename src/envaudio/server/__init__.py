@@ -3,9 +3,9 @@
     uvicorn --factory envaudio.server.app:create_app
 """
 
-from .serve import cmd_serve
+from .serve import serve
 
-__all__ = ["cmd_serve", "create_app"]
+__all__ = ["create_app", "serve"]
 
 
 def __getattr__(name: str):

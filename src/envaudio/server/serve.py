@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 APP_FACTORY = "envaudio.server.app:create_app"
 
 _CHECK_MODEL = """
 import sys
-from envaudio.model import load_model
+from envaudio.loading import load_model
 try:
     load_model(sys.argv[1])
 except Exception as e:
@@ -34,7 +35,7 @@ def check_model(path: str, workers: int) -> None:
     from ..settings import SettingsError
 
     if workers == 1:  # this process is the worker: it loads torch and the model anyway
-        from ..model import load_model
+        from ..loading import load_model
 
         load_model(path)
         return
@@ -43,25 +44,31 @@ def check_model(path: str, workers: int) -> None:
         raise SettingsError(out.stderr.strip() or f"{path}: the model could not be loaded")
 
 
-def cmd_serve(args) -> int:
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, model: str | None = None) -> int:
     import uvicorn
 
     from ..settings import Settings
     from .protocol import PATH as HTTP_PROTOCOL
     from .state import cpu_budget
 
-    workers = max(1, int(getattr(args, "workers", 1) or 1))
-    if getattr(args, "model", None):
-        os.environ["ENVAUDIO_MODEL_PATH"] = str(Path(args.model).expanduser().resolve())
+    workers = max(1, int(workers or 1))
+    if model:
+        os.environ["ENVAUDIO_MODEL_PATH"] = str(Path(model).expanduser().resolve())
     os.environ["ENVAUDIO_SERVE_WORKERS"] = str(workers)
-    os.environ["ENVAUDIO_SERVE_HOST"] = args.host
+    os.environ["ENVAUDIO_SERVE_HOST"] = host
     settings = Settings.from_env()  # SettingsError -> a clear message from the CLI
+    # The first start after an install, an update or a new model is the slow one: Python
+    # compiles the package, torch loads, and the ONNX Runtime graph is built and cached.
+    print(f"envaudio: loading {settings.model_path} (the first start after an install or a change "
+          "also builds its ONNX Runtime graph, cached in CACHE_DIR: up to a minute)", flush=True)
+    t0 = time.monotonic()
     check_model(settings.model_path, workers)
+    print(f"envaudio: model ready in {time.monotonic() - t0:.1f} s", flush=True)
     threads = settings.torch_threads or cpu_budget(settings)
-    print(f"envaudio: serving {settings.model_path} on http://{args.host}:{args.port} "
+    print(f"envaudio: serving {settings.model_path} on http://{host}:{port} "
           f"({workers} worker{'s' if workers > 1 else ''} x {threads} torch "
           f"thread{'s' if threads > 1 else ''})", flush=True)
-    uvicorn.run(APP_FACTORY, factory=True, host=args.host, port=args.port,
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port,
                 workers=workers if workers > 1 else None, http=HTTP_PROTOCOL,
                 server_header=False, timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     return 0

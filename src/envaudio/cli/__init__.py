@@ -1,0 +1,62 @@
+"""The `envaudio` command: one module per subcommand, each with `add_parser(sub)` and `run(args)`.
+
+Parsing imports no torch: `envaudio serve --workers N`'s master process parses the same
+command line and must stay small. A command's `run` imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+
+from ..errors import UserError
+from ..settings import get_settings
+from .common import version
+
+# Subcommand -> module, in the order `envaudio --help` lists them.
+COMMANDS = {"prepare": "prepare", "train": "train", "combine": "combine", "zero-shot": "zero_shot",
+            "calibrate": "calibrate", "export": "export", "evaluate": "evaluate", "predict": "predict",
+            "serve": "serve"}
+EPILOG = "Run `envaudio COMMAND --help` for a command's options."
+
+
+def _module(command: str):
+    return importlib.import_module(f"{__name__}.{COMMANDS[command]}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    get_settings()  # a bad ENVAUDIO_* variable fails here, before any parsing
+    parser = argparse.ArgumentParser(prog="envaudio", description="Environmental sound classifier.",
+                                     epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"envaudio {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        _module(command).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+    except UserError as e:  # a bad ENVAUDIO_* variable: say which, no traceback
+        print(f"envaudio: error: {e}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return int(_module(args.command).run(args) or 0)
+    except BrokenPipeError:  # the reader of our output left (`| head`): stop quietly
+        # Python would report the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except KeyboardInterrupt:
+        print(f"envaudio {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (UserError, OSError) as e:  # meant for a person (OSError: a missing file, an unwritable output)
+        print(f"envaudio {args.command}: error: {e}", file=sys.stderr)
+        return 2
