@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from envaudio.server import schemas
-from envaudio.server.ws import RingBuffer
+from envaudio.server.stream import RingBuffer
 from server_helpers import ServerProcess, decode_spectrogram, noise, scene, tone, wav
 
 RECV_TIMEOUT = 30

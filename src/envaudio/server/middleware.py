@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from ..settings import normalize_host
-from .ws import CLOSE_POLICY_VIOLATION
+from .stream import CLOSE_POLICY_VIOLATION
 
 
 def host_name(header: str) -> str:

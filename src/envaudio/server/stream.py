@@ -1,0 +1,237 @@
+"""The live stream's logic, without a socket: the ring buffer, the config, the session.
+
+A StreamSession takes the client's frames and returns the JSON messages to send (ws.py,
+the route, only moves them over the WebSocket; the protocol is described there), so
+the stream can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+from pydantic import ValidationError
+
+from ..audio import resample
+from ..events import LevelMeter, detect_events, loudest_level, window_verdict
+from ..features import full_scale_db, log_mel_spectrogram, rms_gain_db
+from ..predict import Classifier
+from ..settings import Settings
+from .inference import dumps, scores
+from .schemas import STREAM_MAX_RATE, STREAM_MIN_RATE, TOP_K_DEFAULT, StreamConfig, validation_message
+from .spectrogram import spectrogram_payload
+
+# WebSocket close codes (RFC 6455)
+
+
+CLOSE_POLICY_VIOLATION = 1008
+
+
+CLOSE_INTERNAL_ERROR = 1011
+
+
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+DURATION_TOLERANCE = 0.05  # seconds
+
+
+STATUS_EVERY_SECONDS = 0.1
+
+
+MAX_TEXT_CHARS = 4096  # a config or command is a few dozen characters
+
+
+CONFIG_HINT = "the config must be a JSON object, e.g. {\"sample_rate\": 48000}"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class RingBuffer:
+    """The last `capacity` samples, in a fixed array (memory stays bounded however long
+    the stream runs)."""
+
+    def __init__(self, capacity: int):
+        self.buf = np.zeros(capacity, dtype=np.float32)
+        self.pos = 0  # next write index
+        self.filled = 0
+
+    @property
+    def capacity(self) -> int:
+        return len(self.buf)
+
+    def clear(self) -> None:
+        self.pos = self.filled = 0
+
+    def write(self, x: np.ndarray) -> None:
+        cap, n = self.capacity, len(x)
+        if n >= cap:
+            self.buf[:] = x[n - cap:]
+            self.pos, self.filled = 0, cap
+            return
+        end = self.pos + n
+        if end <= cap:
+            self.buf[self.pos:end] = x
+        else:
+            k = cap - self.pos
+            self.buf[self.pos:] = x[:k]
+            self.buf[:n - k] = x[k:]
+        self.pos = end % cap
+        self.filled = min(cap, self.filled + n)
+
+    def latest(self) -> np.ndarray:
+        """A chronological copy of what is buffered."""
+        if self.filled < self.capacity:
+            return self.buf[:self.filled].copy()
+        return np.concatenate([self.buf[self.pos:], self.buf[:self.pos]])
+
+
+def parse_json(text: str):
+    """The JSON value of a text message, or None if it is not one. Deep nesting raises
+    RecursionError, not ValueError, and long text is refused unparsed."""
+    if len(text) > MAX_TEXT_CHARS:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def parse_config(text: str, clf: Classifier) -> StreamConfig:
+    raw = parse_json(text)
+    if not isinstance(raw, dict):
+        raise ConfigError(CONFIG_HINT)
+    if "sample_rate" not in raw:
+        raise ConfigError(f"the config needs a sample_rate (Hz, {STREAM_MIN_RATE}..{STREAM_MAX_RATE})")
+    try:
+        cfg = StreamConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError("invalid config: " + validation_message(e.errors())) from None
+    model_duration = clf.window_seconds
+    if cfg.duration is not None and abs(cfg.duration - model_duration) > DURATION_TOLERANCE:
+        raise ConfigError(f"invalid config: duration {cfg.duration:g} s does not match the model's "
+                          f"window of {model_duration:g} s")
+    if cfg.top_k is not None and cfg.top_k > len(clf.labels):
+        raise ConfigError(f"invalid config: top_k must be between 1 and {len(clf.labels)}")
+    return cfg
+
+
+class StreamSession:
+    """One configured stream: buffering, cadence, and the prediction of a window."""
+
+    def __init__(self, clf: Classifier, settings: Settings, cfg: StreamConfig, reduce_payload: bool):
+        self.clf = clf
+        self.sr = cfg.sample_rate
+        self.top_k = cfg.top_k or min(TOP_K_DEFAULT, len(clf.labels))
+        self.reduce_payload = bool(cfg.reduce_payload) if cfg.reduce_payload is not None else reduce_payload
+        self.window_seconds = clf.window_seconds
+        self.hop_seconds = settings.stream_hop_seconds
+        self.max_frame_seconds = settings.stream_max_frame_seconds
+        self.window = int(round(self.window_seconds * self.sr))
+        self.hop = max(1, int(round(self.hop_seconds * self.sr)))
+        self.max_frame = int(self.max_frame_seconds * self.sr)
+        self.status_every = max(1, int(round(STATUS_EVERY_SECONDS * self.sr)))
+        self.ring = RingBuffer(self.window)
+        self.params = clf.event_params
+        self.history_seconds = settings.stream_history_seconds
+        self.meter = LevelMeter(self.sr, self.params.frame_seconds, self.history_seconds)
+        self.reset()
+
+    def reset(self) -> None:
+        self.ring.clear()
+        self.meter.reset()
+        self.history: list[tuple[float, np.ndarray]] = []  # (window start s, probabilities)
+        self.received = 0
+        self.next_due = self.window
+        self.last_status = -self.status_every
+
+    def ready_message(self) -> dict:
+        return {"type": "ready", "sample_rate": self.sr, "model_sample_rate": self.clf.sample_rate,
+                "window_seconds": self.window_seconds, "hop_seconds": self.hop_seconds,
+                "max_frame_seconds": self.max_frame_seconds, "top_k": self.top_k,
+                "reduce_payload": self.reduce_payload, "labels": self.clf.labels}
+
+    def check_frame(self, data: bytes) -> np.ndarray:
+        """Binary frame -> samples, or ValueError with a message for the client."""
+        if len(data) == 0:
+            raise ValueError("empty audio frame")
+        if len(data) % 4:
+            raise ValueError(f"a frame must hold float32 samples (a multiple of 4 bytes); got "
+                             f"{len(data)} bytes; frame dropped")
+        n = len(data) // 4
+        if n > self.max_frame:
+            raise ValueError(f"frame too long: {n / self.sr:.2f} s of audio; the limit is "
+                             f"{self.max_frame_seconds:g} s per frame; frame dropped")
+        x = np.frombuffer(data, dtype="<f4")
+        if not np.isfinite(x).all():
+            raise ValueError("the frame contains NaN or infinite samples; frame dropped")
+        return x
+
+    def add(self, x: np.ndarray) -> str | None:
+        """Buffer a frame. Returns "prediction" when one is due, "status" while the first
+        window fills (throttled), else None."""
+        self.ring.write(x)
+        self.meter.push(x)
+        self.received += len(x)
+        if self.received >= self.next_due:
+            missed = (self.received - self.next_due) // self.hop
+            self.next_due += (missed + 1) * self.hop
+            return "prediction"
+        if self.received < self.window and self.received - self.last_status >= self.status_every:
+            self.last_status = self.received
+            return "status"
+        return None
+
+    def status_message(self) -> dict:
+        return {"type": "status", "buffered_seconds": round(min(self.received, self.window) / self.sr, 4),
+                "window_seconds": self.window_seconds, "current_dbfs": self.current_dbfs()}
+
+    def current_dbfs(self) -> float:
+        """The level of the latest hop of audio (the live level meter)."""
+        return round(self.meter.recent(self.hop_seconds), 2)
+
+    def recent_events(self, t: float, probs: np.ndarray) -> tuple[float, list[dict]]:
+        """(the latest window's level, the events of the last STREAM_HISTORY_SECONDS)."""
+        start = t - self.window_seconds
+        self.history = [(s, p) for s, p in self.history if s >= t - self.history_seconds] + [(start, probs)]
+        levels, t0 = self.meter.levels(self.params), self.meter.t0
+        k = int(round((start - t0) / self.params.frame_seconds))
+        level = loudest_level(levels[max(0, k):])
+        starts = np.array([s for s, _ in self.history])
+        events = detect_events(starts, self.window_seconds, np.stack([p for _, p in self.history]),
+                               levels, self.clf.labels, self.params, t0)
+        return level, [e.to_dict() for e in events]
+
+    def predict(self, window: np.ndarray, received: int) -> str:
+        """The prediction message (JSON text) for one window of client-rate audio.
+        CPU-bound: runs in a worker thread."""
+        t0 = time.perf_counter()
+        clf, view = self.clf, self.clf.cfg
+        waves = clf.at_model_rates(window, self.sr)
+        probs, feats = clf.classify_window(waves)
+        t = received / self.sr
+        level, events = self.recent_events(t, probs)
+        msg = {
+            "type": "prediction",
+            "time": round(t, 6),
+            "window_start": round(t - self.window_seconds, 6),
+            "window_end": round(t, 6),
+            **scores(clf.labels, probs, self.top_k),
+            "verdict": window_verdict(level, float(probs.max()), self.params),
+            "level_dbfs": round(level, 2),
+            "current_dbfs": self.current_dbfs(),
+            "events": events,
+        }
+        if not self.reduce_payload:
+            x = waves.get(view.sample_rate)
+            if x is None:  # no member uses the view's log-mel: computed for display only
+                x = resample(window, self.sr, view.sample_rate)
+            spec = feats[view.key()][0] if view.key() in feats else log_mel_spectrogram(x, view)
+            # dB re a full-scale sine: with gain_db taken off (as the web app does), dBFS
+            msg["spectrogram"] = spectrogram_payload(spec - full_scale_db(view), view, duration=view.duration)
+            msg["spectrogram"]["gain_db"] = round(rms_gain_db(x, view), 3)
+        msg["compute_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        return dumps(msg).decode()
