@@ -21,6 +21,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 mkdir -p test-artifacts
+log "import layers (lint-imports: faces <- workflows <- runtime <- ground, pyproject.toml)"
+.venv/bin/lint-imports
 log "pytest"
 .venv/bin/python -m pytest -q "$@"
 
