@@ -34,11 +34,26 @@ def relative_links(text: str) -> list[str]:
     return [t for t in targets if not _EXTERNAL.match(t) and not t.startswith("#")]
 
 
+def anchors(page: Path) -> set[str]:
+    """The heading anchors GitHub makes for a markdown page."""
+    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    out = set()
+    for heading in re.findall(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", text, re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        out.add(slug)
+    return out
+
+
 def broken_links(page: Path) -> list[str]:
+    """Relative links whose file is missing, or whose #anchor is no heading of a .md file."""
     out = []
-    for target in relative_links(page.read_text(encoding="utf-8")):
-        path = target.split("#", 1)[0].split("?", 1)[0]
-        if path and not (page.parent / path).exists():
+    text = page.read_text(encoding="utf-8")
+    for target in relative_links(text) + [t for t in _MD_LINK.findall(_FENCE.sub("", text)) if t.startswith("#")]:
+        path, _, anchor = target.split("?", 1)[0].partition("#")
+        dest = page.parent / path if path else page
+        if not dest.exists():
+            out.append(target)
+        elif anchor and dest.suffix == ".md" and anchor.lower() not in anchors(dest):
             out.append(target)
     return out
 
@@ -51,12 +66,13 @@ def test_readme_is_short():
 def test_link_checker_finds_broken_links(tmp_path):
     """The checker itself: it sees markdown links and <img src>, ignores external links,
     anchors and code, and reports a target that does not exist."""
-    (tmp_path / "there.md").write_text("x")
+    (tmp_path / "there.md").write_text('# Title\n\n## The "part", here\n')
     page = tmp_path / "page.md"
-    page.write_text("[ok](there.md#part) [web](https://example.org/x) [mail](mailto:a@b.c) [top](#top)\n"
-                    '<img src="missing.png" width="10"> ![pic](gone/pic.png)\n'
+    page.write_text("# Top\n[ok](there.md#the-part-here) [web](https://example.org/x) [mail](mailto:a@b.c)\n"
+                    '[top](#top) <img src="missing.png" width="10"> ![pic](gone/pic.png)\n'
+                    "[no anchor](there.md#nowhere) [no local anchor](#nowhere)\n"
                     "`[code](not-a-link.md)`\n```\n[block](nor-this.md)\n```\n")
-    assert sorted(broken_links(page)) == ["gone/pic.png", "missing.png"]
+    assert sorted(broken_links(page)) == ["#nowhere", "gone/pic.png", "missing.png", "there.md#nowhere"]
 
 
 @pytest.mark.parametrize("page", doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
