@@ -6,7 +6,7 @@ import { drawSpectrogram, plotInsets } from '../src/lib/draw.js'
 import { displayRange, rangeLut, FLOOR_DBFS, MIN_RANGE_DB } from '../src/lib/spectrogram.js'
 import { buildLut, COLORMAP_ANCHORS } from '../src/lib/colormap.js'
 import { fitLabel, labelCandidates } from '../src/lib/labels.js'
-import { timelineLegend, windowKind } from '../src/lib/timeline.js'
+import { labelRuns, timelineLegend, windowKind } from '../src/lib/timeline.js'
 import { coveredSeconds, describeResult, heardSounds } from '../src/lib/events.js'
 import { cleanDetail, fileErrorMessage, ApiError } from '../src/lib/api.js'
 
@@ -118,12 +118,28 @@ describe('no class colours where nothing was heard', () => {
     expect(timelineLegend(windows, { verdict: 'silence' })).toEqual({ classes: [], neutral: true })
   })
 
+  it('the API\'s own window verdicts: a silent window (label null) and an unsure one are neutral', () => {
+    const windows = [{ ...w(null, 0), verdict: 'silence' }, { ...w('siren', 0.3), verdict: 'unknown' }, { ...w('dog_bark', 0.9), verdict: 'sound' }]
+    expect(windows.map((x) => windowKind(x, { verdict: 'sound' }))).toEqual(['silence', 'unsure', 'sound'])
+    expect(timelineLegend(windows, { verdict: 'sound' })).toEqual({ classes: ['dog_bark'], neutral: true })
+  })
+
   it('a window below the unknown threshold is "unsure"; the rest keep their class', () => {
     const windows = [w('siren', 0.42), w('dog_bark', 0.9)]
     const opts = { verdict: 'sound', unknownThreshold: 0.475 }
     expect(windows.map((x) => windowKind(x, opts))).toEqual(['unsure', 'sound'])
     expect(timelineLegend(windows, opts)).toEqual({ classes: ['dog_bark'], neutral: true })
     expect(timelineLegend(windows, { verdict: 'sound' })).toEqual({ classes: ['siren', 'dog_bark'], neutral: false })
+  })
+})
+
+describe('a compact timeline names runs of windows', () => {
+  it('merges consecutive windows of one name; the room of a run ends where the next starts', () => {
+    const win = (name, start) => ({ name, start, end: start + 4 })
+    const items = [win('siren', 0), win('siren', 2), win('siren', 4), win('dog_bark', 6), win('dog_bark', 8), win('siren', 10)]
+    expect(labelRuns(items, (i) => i.name)).toEqual([
+      { name: 'siren', start: 0, end: 6 }, { name: 'dog_bark', start: 6, end: 10 }, { name: 'siren', start: 10, end: 14 }])
+    expect(labelRuns([], (i) => i.name)).toEqual([])
   })
 })
 
@@ -159,7 +175,7 @@ describe('what was heard leads', () => {
     expect(s).toMatchObject({ kind: 'silence', title: 'Nothing heard', heard: null })
     const u = describeResult({ verdict: 'unknown', top_prediction: null, top_prediction_reason: 'nothing confidently heard', heard: [] })
     expect(u.title).toBe('Not sure')
-    expect(u.detail).toMatch(/^Nothing confidently heard\. /)
+    expect(u.detail).toBe('No sound the model knows is likely enough. Its best guesses:')
   })
 })
 

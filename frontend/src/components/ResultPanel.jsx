@@ -113,8 +113,8 @@ export function ResultPanel({ status, result, spec, specError, source, labels, s
             <div className="window-detail" aria-live="polite">
               <h3 className="window-title">
                 Window {formatSeconds(win.window_start)}–{formatSeconds(win.window_end)}
-                <span className="muted"> · {winKind === 'silence' ? 'silence, best guess ' : winKind === 'unsure' ? 'not sure, best guess ' : ''}
-                  {humanizeLabel(win.label)} ({formatPercent(win.confidence)})</span>
+                <span className="muted"> · {win.label == null ? 'silence'
+                  : `${winKind === 'silence' ? 'silence, best guess ' : winKind === 'unsure' ? 'not sure, best guess ' : ''}${humanizeLabel(win.label)} (${formatPercent(win.confidence)})`}</span>
               </h3>
               <TopKList items={topKFromProbabilities(win.probabilities, 5)} labels={labels}
                 testId="window-topk" caption="Most likely sounds in this window" muted={winKind !== 'sound'} />

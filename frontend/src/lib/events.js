@@ -48,6 +48,7 @@ export function heardSounds(result) {
     const items = result.heard
       .filter((h) => h && h.label != null)
       .map((h) => ({ label: h.label, seconds: Number(h.seconds), confidence: Number(h.peak_confidence ?? h.confidence) }))
+      .sort((a, b) => b.seconds - a.seconds)
     return { items, source: 'heard' }
   }
   const events = result?.events ?? []
@@ -59,7 +60,7 @@ export function heardSounds(result) {
   }
   const items = [...byLabel].map(([label, evs]) => ({
     label,
-    seconds: coveredSeconds(evs),
+    seconds: Math.round(coveredSeconds(evs) * 100) / 100,
     confidence: Math.max(...evs.map((e) => Number(e.confidence) || 0)),
   }))
   items.sort((a, b) => b.seconds - a.seconds || b.confidence - a.confidence)
@@ -79,8 +80,7 @@ export function describeResult(result, { silenceDbfs } = {}) {
     return { kind: 'silence', title: 'Nothing heard', detail: `Level ${formatDbfs(result.level_dbfs)}${below}.`, heard: null }
   }
   if (verdict === 'unknown') {
-    const why = reason && !/^(unknown|not sure)$/i.test(String(reason).trim()) ? `${sentence(reason)} ` : ''
-    return { kind: 'unknown', title: 'Not sure', detail: `${why}No sound the model knows is likely enough. Its best guesses:`, heard: null }
+    return { kind: 'unknown', title: 'Not sure', detail: 'No sound the model knows is likely enough. Its best guesses:', heard: null }
   }
   if (heard.items.length > 1) {
     return { kind: 'sounds', title: `${heard.items.length} sounds`, detail: '', heard }

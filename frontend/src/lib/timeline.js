@@ -70,3 +70,20 @@ export function timelineLegend(windows, opts = {}) {
   const sounds = (windows ?? []).filter((w) => w && windowKind(w, opts) === 'sound')
   return { classes: legendClasses(sounds), neutral: sounds.length < (windows ?? []).filter(Boolean).length }
 }
+
+/** Runs of consecutive windows (time order) with one name, for labelling a timeline whose
+ *  chips are too narrow for text: [{name, start, end}] where [start, end) is the run's room
+ *  on the axis, up to where the next run starts (windows overlap: a run's last window
+ *  reaches into the next run). `nameOf(item)` gives an item's name (a label, or a kind). */
+export function labelRuns(items, nameOf) {
+  const sorted = [...(items ?? [])].sort((a, b) => a.start - b.start || a.end - b.end)
+  const runs = []
+  for (const it of sorted) {
+    const name = nameOf(it)
+    const last = runs[runs.length - 1]
+    if (last && last.name === name) last.end = Math.max(last.end, it.end)
+    else runs.push({ name, start: it.start, end: it.end })
+  }
+  for (let i = 0; i + 1 < runs.length; i++) runs[i].end = Math.min(runs[i].end, runs[i + 1].start)
+  return runs
+}
