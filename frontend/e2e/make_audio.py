@@ -4,6 +4,8 @@ into one 48 kHz mono 16-bit PCM WAV, which Chromium's fake microphone can read
 
 usage: python make_audio.py OUT.wav [--gap SECONDS] CLIP.flac [CLIP.flac ...]
        python make_audio.py OUT.wav --silence SECONDS     (digital silence)
+       python make_audio.py OUT.wav --dither SECONDS      (silence as a recorder writes it:
+                                                          +-2 LSB triangular dither, about -90 dBFS)
 
 --gap puts that much digital silence before, between and after the clips (a recording
 with sound events at known times).
@@ -37,6 +39,11 @@ if __name__ == "__main__":
     args = sys.argv[2:]
     if args[0] == "--silence":
         sf.write(sys.argv[1], np.zeros(int(float(args[1]) * RATE), dtype=np.int16), RATE, subtype="PCM_16")
+    elif args[0] == "--dither":
+        n = int(float(args[1]) * RATE)
+        rng = np.random.default_rng(21)
+        x = rng.integers(-1, 2, size=n) + rng.integers(-1, 2, size=n)  # triangular, +-2 LSB
+        sf.write(sys.argv[1], x.astype(np.int16), RATE, subtype="PCM_16")
     elif args[0] == "--gap":
         main(sys.argv[1], args[2:], float(args[1]))
     else:

@@ -3,7 +3,8 @@
 //
 //   npm run build && npm run e2e
 //
-// Env: ENVAUDIO_PYTHON (default ../.venv/bin/python), CHROMIUM_PATH (default /usr/bin/chromium).
+// Env: ENVAUDIO_PYTHON (default ../.venv/bin/python), CHROMIUM_PATH (default /usr/bin/chromium),
+// E2E_ONLY (run only the tests whose name contains it; some tests rely on earlier ones).
 // Screenshots: <repo>/test-artifacts/screenshots/.
 
 import { execFileSync } from 'node:child_process'
@@ -24,7 +25,7 @@ const PYTHON = process.env.ENVAUDIO_PYTHON || path.join(REPO, '.venv', 'bin', 'p
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync']
-const TOTAL_TIMEOUT_MS = 330_000 // the custom-model test trains a small model first
+const TOTAL_TIMEOUT_MS = 450_000 // the custom-model test trains a small model first
 // Where events are is judged here, not whether the model is sure of each clip: any
 // positive UNKNOWN_THRESHOLD overrides the model's calibrated one ("Not sure" has its test).
 const SERVER_ENV = { ENVAUDIO_UNKNOWN_THRESHOLD: '1e-6' }
@@ -34,6 +35,8 @@ const CLIPS = {
   dogBark: '100652-3-0-0.flac',
   drilling: '104817-4-0-0.flac',
   streetMusic: '108041-9-0-2.flac',
+  carHorn: '24074-1-0-0.flac',
+  gunShot: '102305-6-0-0.flac',
 }
 
 // ---------------------------------------------------------------- tiny harness
@@ -42,6 +45,8 @@ const consoleErrors = []
 let currentTest = 'setup'
 
 async function test(name, fn) {
+  // E2E_ONLY=text: run only the tests whose name holds it (and the last, console check)
+  if (process.env.E2E_ONLY && !name.includes(process.env.E2E_ONLY) && name !== 'no console errors') return
   currentTest = name
   const t0 = Date.now()
   try {
@@ -138,6 +143,131 @@ async function contrastFailures(page) {
   })
 }
 
+/** Label-like elements whose text is cut (scrollWidth > clientWidth): none may be (issue #21). */
+async function truncatedLabels(page) {
+  return page.evaluate(() => {
+    const sel = ['.tl-seg', '.tl-text', '.tl-run', '.tl-run-text', '.legend li', '.event-label', '.topk-label', '.heard-label', '.file-meta',
+      '.big-label', '.error-title', '.error-detail', '.events-axis span', '.timeline-axis span'].join(', ')
+    return [...document.querySelectorAll(sel)]
+      .filter((el) => el.getClientRects().length > 0 && el.scrollWidth > el.clientWidth + 1)
+      .map((el) => `${el.className} "${el.textContent.trim()}" (${el.scrollWidth} > ${el.clientWidth})`)
+  })
+}
+
+/** Brightness of the spectrogram's plot area (max of R, G, B per pixel): mean and 95th percentile. */
+async function plotBrightness(page, testId = 'spectrogram-canvas') {
+  return page.locator(`[data-testid="${testId}"]`).evaluate((c) => {
+    const W = parseFloat(c.style.width)
+    const H = parseFloat(c.style.height)
+    const k = c.width / W
+    const right = W < 420 ? 50 : 62 // draw.js plotInsets
+    const x0 = Math.ceil(46 * k) + 2
+    const x1 = Math.floor((W - right) * k) - 2
+    const y0 = Math.ceil(20 * k) + 2
+    const y1 = Math.floor((H - 40) * k) - 2
+    const { data } = c.getContext('2d').getImageData(x0, y0, x1 - x0, y1 - y0)
+    const v = []
+    for (let i = 0; i < data.length; i += 4) v.push(Math.max(data[i], data[i + 1], data[i + 2]))
+    v.sort((a, b) => a - b)
+    return { mean: v.reduce((a, b) => a + b, 0) / v.length, p95: v[Math.floor(v.length * 0.95)] }
+  })
+}
+
+/** The time ticks (s) of the spectrogram, the events axis and the windows axis. */
+async function tickSets(page) {
+  const canvas = await page.getByTestId('spectrogram-canvas').getAttribute('data-time-ticks')
+  const events = await page.locator('.events-axis').first().getAttribute('data-ticks')
+  const windows = await page.locator('.timeline-axis').first().getAttribute('data-ticks')
+  return { canvas, events, windows }
+}
+
+/** Issue #21 checks of a result of several sounds: "Heard" leads, labels fit, one set of ticks. */
+async function checkHeardLayout(page, { compact }) {
+  const heard = page.getByTestId('heard-list')
+  assert(await heard.isVisible(), 'no "Heard" list')
+  const source = await heard.getAttribute('data-source')
+  assert(['heard', 'events'].includes(source), `heard list source ${source}`)
+  const items = await page.getByTestId('heard-item').evaluateAll((els) => els.map((e) => ({
+    label: e.dataset.label, seconds: Number(e.dataset.seconds), text: e.textContent,
+  })))
+  assert(items.length >= 3, `expected >= 3 sounds heard, got ${JSON.stringify(items)}`)
+  for (let i = 1; i < items.length; i++) assert(items[i].seconds <= items[i - 1].seconds, `not longest first: ${JSON.stringify(items)}`)
+  for (const it of items) assert(/\d s/.test(it.text) && /\d%/.test(it.text), `heard row without seconds or %: "${it.text}"`)
+  // the averaged top-k comes after the heard list, titled as an average, its first row not bold
+  const order = await page.evaluate(() => {
+    const h = document.querySelector('[data-testid="heard-list"]')
+    const t = document.querySelector('[data-testid="topk"]')
+    return h && t ? Boolean(h.compareDocumentPosition(t) & Node.DOCUMENT_POSITION_FOLLOWING) : null
+  })
+  assert(order === true, 'the top-k is not after the heard list')
+  const topTitle = (await page.getByTestId('topk-title').textContent()).trim()
+  assert(topTitle === 'Average over the whole file', `top-k titled "${topTitle}"`)
+  assert((await page.locator('[data-testid="topk"] .topk-row.first').count()) === 0, 'the averaged top-k leads in bold')
+  // one set of time ticks: the spectrogram's, the events track's, the windows axis's
+  const ticks = await tickSets(page)
+  assert(ticks.canvas && ticks.canvas.split(',').length >= 3, `spectrogram ticks: ${ticks.canvas}`)
+  assert(ticks.canvas === ticks.events && ticks.events === ticks.windows, `ticks differ: ${JSON.stringify(ticks)}`)
+  // no label cut; chip names: the full one, a short one (2+ characters) or none
+  const cut = await truncatedLabels(page)
+  assert(cut.length === 0, `labels cut: ${cut.join('; ')}`)
+  const chips = await page.locator('[data-testid="timeline-window"] .tl-text').evaluateAll((els) => els.map((e) => ({
+    text: e.textContent, full: e.dataset.full, fs: parseFloat(getComputedStyle(e).fontSize),
+  })))
+  assert(chips.length >= 6, `only ${chips.length} window chips`)
+  for (const c of chips) {
+    assert(c.text === '' || c.text.length >= 2, `a one-letter chip label "${c.text}" for ${c.full}`)
+    assert(c.fs >= 12, `chip text at ${c.fs}px`)
+  }
+  const runs = await page.locator('.tl-run').evaluateAll((els) => els.map((e) => ({ text: e.textContent, full: e.dataset.full })))
+  if (!compact) {
+    // wide: the chips carry the names, most of them in full
+    const full = chips.filter((c) => c.text === c.full).length
+    assert(full >= 0.8 * chips.length, `${full} of ${chips.length} chips show the full name: ${JSON.stringify(chips)}`)
+    assert(runs.length === 0, 'a names row on a wide timeline')
+  } else {
+    // narrow: blank chips, a row naming the runs of windows (full or short names, 2+ characters)
+    assert(runs.length >= 4, `names row: ${JSON.stringify(runs)}`)
+    for (const r of runs) assert(r.text === '' || r.text.length >= 2, `a one-letter run name "${r.text}" for ${r.full}`)
+    console.log(`    names row: ${runs.map((r) => r.text || '·').join(' | ')}`)
+    const named = runs.filter((r) => r.text !== '').length
+    assert(named >= 0.5 * runs.length, `only ${named} of ${runs.length} runs are named: ${JSON.stringify(runs)}`)
+  }
+  // every class of a chip is in the legend, by its full name (blank chips are explained there)
+  const legend = await page.getByTestId('legend-class').allTextContents()
+  for (const c of chips) assert(legend.includes(c.full), `"${c.full}" not in the legend ${JSON.stringify(legend)}`)
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+  assert(overflow <= 0, `page overflows horizontally by ${overflow}px`)
+  return { source, items, ticks }
+}
+
+/** Issue #21 checks of a silent result: "Nothing heard", no class colours, a dark spectrogram. */
+async function checkSilentLayout(page) {
+  const head = (await page.getByTestId('top-label').textContent()).trim()
+  assert(head === 'Nothing heard', `headline is "${head}"`)
+  assert((await page.getByTestId('topk').count()) === 0, 'guesses shown for silence')
+  assert((await page.getByTestId('heard-list').count()) === 0, 'a heard list for silence')
+  assert((await page.getByTestId('event-bar').count()) === 0, 'event bars for silence')
+  assert((await page.getByTestId('legend-class').count()) === 0, 'class colours in the legend for silence')
+  const chips = await page.getByTestId('timeline-window').evaluateAll((els) => els.map((e) => ({
+    kind: e.dataset.kind, bg: getComputedStyle(e).backgroundColor, inline: e.style.background,
+  })))
+  assert(chips.length >= 2, `expected the windows of 5 s, got ${chips.length}`)
+  const palette = ['#4e9be6', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#c49a6c', '#a0cbe8']
+    .map((h) => `rgb(${[1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16)).join(', ')})`)
+  for (const c of chips) {
+    assert(c.kind === 'silence' && !c.inline && !palette.includes(c.bg), `a coloured window chip on silence: ${JSON.stringify(c)}`)
+  }
+  const canvas = page.getByTestId('spectrogram-canvas')
+  const lo = Number(await canvas.getAttribute('data-db-min'))
+  const hi = Number(await canvas.getAttribute('data-db-max'))
+  assert(lo <= -100 + 1e-6 && hi - lo >= 60, `colour bar ${lo} .. ${hi} dBFS`)
+  const light = await plotBrightness(page)
+  assert(light.mean < 40 && light.p95 < 90, `silence looks busy: plot brightness ${JSON.stringify(light)}`)
+  const cut = await truncatedLabels(page)
+  assert(cut.length === 0, `labels cut: ${cut.join('; ')}`)
+  return light
+}
+
 /** Screen box of an element. */
 async function box(page, selector) {
   return page.locator(selector).first().evaluate((el) => {
@@ -164,6 +294,13 @@ async function main() {
   const eventsWav = path.join(WORK, 'events-with-gaps.wav')
   execFileSync(PYTHON, [path.join(HERE, 'make_audio.py'), eventsWav, '--gap', '3',
     ...[CLIPS.siren, CLIPS.dogBark, CLIPS.drilling].map((f) => path.join(EXAMPLES, f))], { stdio: 'inherit' })
+  // Issue #21: every bundled clip (6 sounds) with 3-s gaps (~44 s); 5 s of dithered silence.
+  const manyWav = path.join(WORK, 'six-sounds-44s.wav')
+  execFileSync(PYTHON, [path.join(HERE, 'make_audio.py'), manyWav, '--gap', '3',
+    ...[CLIPS.siren, CLIPS.dogBark, CLIPS.drilling, CLIPS.streetMusic, CLIPS.carHorn, CLIPS.gunShot]
+      .map((f) => path.join(EXAMPLES, f))], { stdio: 'inherit' })
+  const ditherWav = path.join(WORK, 'silence-dither-5s.wav')
+  execFileSync(PYTHON, [path.join(HERE, 'make_audio.py'), ditherWav, '--dither', '5'], { stdio: 'inherit' })
   const silentWav = path.join(WORK, 'silence-48k.wav')
   execFileSync(PYTHON, [path.join(HERE, 'make_audio.py'), silentWav, '--silence', '8'], { stdio: 'inherit' })
   const badFile = path.join(WORK, 'bad.wav')
@@ -246,8 +383,8 @@ async function main() {
       assert(n >= 3, `expected >= 3 events for three clips with gaps, got ${n}`)
       const headline = (await page.getByTestId('top-label').textContent()).trim()
       assert(/^\d+ sounds$/.test(headline), `headline is "${headline}"`)
-      const detail = (await page.getByTestId('headline-detail').textContent()).trim()
-      assert(/–\d+(\.\d)? s/.test(detail), `headline detail without time spans: "${detail}"`)
+      const heard = await page.getByTestId('heard-item').count()
+      assert(heard >= 3, `expected >= 3 sounds in the heard list, got ${heard}`)
       // the clips start at 3 s, 10 s and 17 s (4-s clips, 3-s gaps): onsets within 1 s
       const starts = await items.evaluateAll((els) => els.map((e) => Number(e.dataset.start)))
       for (const t of [3, 10, 17]) assert(starts.some((s) => Math.abs(s - t) <= 1), `no event starting near ${t} s: ${starts}`)
@@ -297,6 +434,15 @@ async function main() {
       const text = (await err.textContent()).trim()
       assert(/couldn.t be read as audio/i.test(text), `unexpected error text "${text}"`)
       assert(await err.isVisible(), 'error not visible')
+      // "<file name>: <readable message>", no internal prefix ("upload: ...")
+      const title = (await page.locator('.error-title').textContent()).trim()
+      assert(/^bad\.wav: [A-Z]/.test(title), `error title "${title}"`)
+      assert(!/\bupload:/i.test(text), `internal prefix in "${text}"`)
+      // the previous result stays on screen
+      assert(await page.locator('.file-meta', { hasText: 'events-with-gaps.wav' }).isVisible(), 'the previous result is gone')
+      assert((await page.getByTestId('event-item').count()) >= 3, 'the previous events are gone')
+      const stats = await canvasStats(page, 'spectrogram-canvas')
+      assert(stats.distinct > 50, 'the previous spectrogram is gone')
       await shot(page, 'desktop-bad-file.png')
     })
 
@@ -355,6 +501,43 @@ async function main() {
       await shot(phone, 'mobile-390-events.png')
       await context.close()
     })
+
+    for (const [vw, vh, dpr, compact, name] of [[1366, 900, 1, false, 'desktop-1366'], [390, 844, 2, true, 'mobile-390']]) {
+      await test(`issue 21 at ${vw} px: six sounds -> "Heard" leads, labels fit, one set of time ticks`, async () => {
+        const { page: p, context } = await openApp(browser, server.url, { width: vw, height: vh }, dpr)
+        try {
+          await uploadAndWait(p, manyWav)
+          await p.getByTestId('timeline-window').first().waitFor()
+          await shot(p, `${name}-heard.png`)
+          const got = await checkHeardLayout(p, { compact })
+          console.log(`    heard (${got.source}): ${got.items.map((i) => `${i.label} ${i.seconds}s`).join(', ')}; ticks ${got.ticks.canvas}`)
+        } finally {
+          await context.close()
+        }
+      })
+
+      await test(`issue 21 at ${vw} px: 5 s of dithered silence -> "Nothing heard", no class colours, a dark spectrogram`, async () => {
+        const { page: p, context } = await openApp(browser, server.url, { width: vw, height: vh }, dpr)
+        try {
+          await uploadAndWait(p, ditherWav)
+          await shot(p, `${name}-silence.png`)
+          const light = await checkSilentLayout(p)
+          console.log(`    plot brightness ${JSON.stringify(light)}`)
+          // a bad upload now: the error names the file, the silent result stays
+          await p.getByTestId('file-input').setInputFiles(badFile)
+          await p.getByTestId('error-message').waitFor({ timeout: 20_000 })
+          const title = (await p.locator('.error-title').textContent()).trim()
+          assert(/^bad\.wav: /.test(title) && !/upload:/i.test(title), `error title "${title}"`)
+          assert((await p.getByTestId('top-label').textContent()).trim() === 'Nothing heard', 'the previous result is gone')
+          assert(await p.locator('.file-meta', { hasText: 'silence-dither-5s.wav' }).isVisible(), 'the previous file name is gone')
+          const cut = await truncatedLabels(p)
+          assert(cut.length === 0, `labels cut: ${cut.join('; ')}`)
+          await shot(p, `${name}-bad-file.png`)
+        } finally {
+          await context.close()
+        }
+      })
+    }
 
     await test('silent fake microphone -> "Nothing heard" with the level; stopped results dimmed', async () => {
       const quiet = await chromium.launch({
@@ -466,10 +649,12 @@ async function main() {
         const rows = await p.getByTestId('topk').locator('li').allTextContents()
         assert(rows.length === 3, `expected the model's 3 classes in the top-k, got ${rows.length}`)
         for (const n of names) assert(rows.some((r) => r.includes(n)), `"${n}" not in the top-k: ${rows}`)
-        const legend = await p.locator('.legend li').allTextContents()
+        const legend = await p.getByTestId('legend-class').allTextContents()
         assert(legend.length >= 1 && legend.every((l) => names.includes(l.trim())), `legend: ${legend}`)
         const overflow = await p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
         assert(overflow <= 0, `page overflows horizontally by ${overflow}px`)
+        const cut = await truncatedLabels(p)
+        assert(cut.length === 0, `labels cut: ${cut.join('; ')}`)
         await shot(p, 'desktop-custom-model.png')
       } finally {
         await context.close()
@@ -481,7 +666,7 @@ async function main() {
       // Expected browser log lines: the network line of the rejected upload (422), and
       // failed WebSocket connections while the server was down on purpose.
       const expectedLine = (e) =>
-        (e.test.startsWith('bad file') && /status of 4\d\d/.test(e.text) && /\/predict/.test(e.url)) ||
+        ((e.test.startsWith('bad file') || /dithered silence/.test(e.test)) && /status of 4\d\d/.test(e.text) && /\/predict/.test(e.url)) ||
         (e.test.startsWith('server restart') &&
           (/WebSocket connection to .* failed/.test(e.text) || /ERR_CONNECTION_REFUSED/.test(e.text)))
       const unexpected = consoleErrors.filter((e) => !expectedLine(e))
