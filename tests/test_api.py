@@ -55,17 +55,32 @@ def check_prediction(d: dict, labels: list[str], top_k: int = 3) -> schemas.Pred
     probs = np.array([d["probabilities"][l] for l in labels])
     assert list(d["probabilities"]) == labels
     assert np.all((probs >= 0) & (probs <= 1)) and abs(probs.sum() - 1) < 1e-3
-    assert d["top_prediction"]["label"] == labels[int(np.argmax(probs))]
-    assert d["top_prediction"]["confidence"] == pytest.approx(probs.max())
-    assert len(d["top_k"]) == top_k
+    # top_k: the windows' mean guesses (none for silence)
+    if d["verdict"] == "silence":
+        assert d["top_k"] == []
+    else:
+        assert len(d["top_k"]) == top_k and d["top_k"][0]["label"] == labels[int(np.argmax(probs))]
+        assert d["top_k"][0]["confidence"] == pytest.approx(probs.max())
     confs = [t["confidence"] for t in d["top_k"]]
-    assert confs == sorted(confs, reverse=True) and d["top_k"][0] == d["top_prediction"]
+    assert confs == sorted(confs, reverse=True)
     for t in d["top_k"]:
         assert d["probabilities"][t["label"]] == t["confidence"]
+    # top_prediction (issue #21: it was the mean's argmax, a class even for silence): the
+    # class heard longest, or null with the reason
+    heard = d["heard"]
+    assert [h["seconds"] for h in heard] == sorted((h["seconds"] for h in heard), reverse=True)
+    assert {h["label"] for h in heard} == {e["label"] for e in d["events"]}
+    if heard and d["verdict"] == "sound":
+        assert d["top_prediction"]["label"] == heard[0]["label"] and d["top_prediction_reason"] is None
+        assert d["top_prediction"]["confidence"] == pytest.approx(heard[0]["confidence"], abs=1e-4)
+    else:
+        assert d["top_prediction"] is None
+        assert d["top_prediction_reason"] == ("silence" if d["verdict"] == "silence" else "nothing heard confidently")
     assert d["windows"], "at least one window"
     for w in d["windows"]:
         wp = np.array([w["probabilities"][l] for l in labels])
-        assert abs(wp.sum() - 1) < 1e-3 and w["label"] == labels[int(np.argmax(wp))]
+        assert abs(wp.sum() - 1) < 1e-3
+        assert w["label"] == (None if w["verdict"] == "silence" else labels[int(np.argmax(wp))])
         assert 0 <= w["window_start"] < w["window_end"] <= d["duration"] + 1e-4  # ends rounded to 0.1 ms
     mean = np.mean([[w["probabilities"][l] for l in labels] for w in d["windows"]], axis=0)
     assert np.allclose(mean, probs, atol=1e-4)  # the file's answer is the windows' average

@@ -158,7 +158,11 @@ def test_silence(clf, kind):
     assert pred.level_dbfs < Settings().silence_dbfs
     d = pred.to_dict()
     assert d["verdict"] == "silence" and d["events"] == [] and d["level_dbfs"] <= -69
-    assert d["top_prediction"]["label"] in clf.labels  # compatibility fields still there
+    # no class anywhere (issue #21: top_prediction was the mean's argmax, "siren 0.44")
+    assert d["top_prediction"] is None and d["top_prediction_reason"] == "silence"
+    assert d["heard"] == [] and d["top_k"] == [] and pred.top_k() == []
+    assert d["windows"] and all(w["label"] is None and w["verdict"] == "silence" for w in d["windows"])
+    assert set(d["probabilities"]) == set(clf.labels)  # the per-window numbers are still there
 
 
 def test_quiet_real_sound_is_not_silence(clf):

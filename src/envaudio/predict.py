@@ -5,6 +5,7 @@
     result = clf.classify_file("street.wav")
     result.top_label, result.top_k(3), result.windows
     result.verdict, result.events     # "sound" | "silence" | "unknown"; [Event(label, start, end, confidence)]
+    result.heard, result.top_prediction  # the classes heard, longest first; the longest (or None)
 """
 
 from __future__ import annotations
@@ -15,19 +16,66 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .audio import AudioSource, check_waveform, decode_rate, load_audio, resample
-from .events import Event, EventParams, detect_events, level_envelope, loudest_level, verdict
+from .events import Event, EventParams, detect_events, level_envelope, loudest_level, verdict, window_verdict
+from .limits import InputLimits
 from .loading import BATCH, LoadedModel, load_model
 from .settings import Settings, get_settings
 from .windows import cut_at, window_grid
 
 
 @dataclass
+class Heard:
+    """One class heard in a recording: its total time in events and how sure."""
+
+    label: str
+    seconds: float  # time covered by its events (overlaps counted once)
+    peak_confidence: float  # its most confident event's confidence
+    confidence: float  # its events' confidence, weighted by their length
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "seconds": round(self.seconds, 3),
+                "peak_confidence": round(self.peak_confidence, 4), "confidence": round(self.confidence, 4)}
+
+
+def heard_classes(events: list[Event]) -> list[Heard]:
+    """The classes of `events`, longest heard first (ties: the more confident first)."""
+    by_label: dict[str, list[Event]] = {}
+    for e in events:
+        by_label.setdefault(e.label, []).append(e)
+    out = []
+    for label, evs in by_label.items():
+        total, last = 0.0, -np.inf
+        for e in sorted(evs, key=lambda e: e.start):  # the union of the intervals
+            if e.end > last:
+                total += e.end - max(e.start, last)
+                last = e.end
+        lengths = np.array([max(e.end - e.start, 1e-9) for e in evs])
+        confs = np.array([e.confidence for e in evs])
+        out.append(Heard(label, total, float(confs.max()), float((confs * lengths).sum() / lengths.sum())))
+    return sorted(out, key=lambda h: (-round(h.seconds, 6), -h.peak_confidence, h.label))
+
+
+NOTHING_CONFIDENT = "nothing heard confidently"
+
+
+def file_answer(verdict: str, heard: list[Heard]) -> tuple[Heard | None, str | None]:
+    """(the recording's answer: the longest-heard class, or None; why None: "silence"
+    or "nothing heard confidently")."""
+    if verdict == "silence":
+        return None, "silence"
+    if not heard:
+        return None, NOTHING_CONFIDENT
+    return heard[0], None
+
+
+@dataclass
 class WindowResult:
     start: float  # seconds
     end: float
-    label: str
-    confidence: float
+    label: str | None  # the best class; None where the window is silent
+    confidence: float  # the best class's probability
     probabilities: dict[str, float]
+    verdict: str = "sound"  # "sound", "silence" (no label) or "unknown" (not sure)
 
 
 @dataclass
@@ -41,9 +89,22 @@ class Prediction:
     events: list[Event] = field(default_factory=list)  # what was heard when (events.py)
     verdict: str = "sound"  # "sound", "silence" or "unknown"
     level_dbfs: float = 0.0  # the loudest short-term level
+    heard: list[Heard] = field(default_factory=list)  # the classes of `events`, longest first
+
+    @property
+    def top_prediction(self) -> Heard | None:
+        """The recording's answer: the class heard longest (file_answer), or None
+        (silence, or nothing heard confidently: `top_prediction_reason`)."""
+        return file_answer(self.verdict, self.heard)[0]
+
+    @property
+    def top_prediction_reason(self) -> str | None:
+        return file_answer(self.verdict, self.heard)[1]
 
     @property
     def top_label(self) -> str:
+        """The best guess of the windows' mean probabilities (whatever the verdict; the
+        answer for a person is `top_prediction`)."""
         return self.labels[int(np.argmax(self.probabilities))]
 
     @property
@@ -51,12 +112,18 @@ class Prediction:
         return float(np.max(self.probabilities))
 
     def top_k(self, k: int = 3) -> list[tuple[str, float]]:
+        """The k best guesses of the windows' mean probabilities; none for silence."""
+        if self.verdict == "silence":
+            return []
         order = np.argsort(-self.probabilities)[: max(1, k)]
         return [(self.labels[i], float(self.probabilities[i])) for i in order]
 
     def to_dict(self, top_k: int = 3, include_windows: bool = True) -> dict:
+        top, reason = file_answer(self.verdict, self.heard)
         d = {
-            "top_prediction": {"label": self.top_label, "confidence": self.top_confidence},
+            "top_prediction": None if top is None else {"label": top.label, "confidence": top.confidence},
+            "top_prediction_reason": reason,
+            "heard": [h.to_dict() for h in self.heard],
             "top_k": [{"label": l, "confidence": c} for l, c in self.top_k(top_k)],
             "probabilities": {l: float(p) for l, p in zip(self.labels, self.probabilities)},
             "duration": self.duration,
@@ -67,7 +134,7 @@ class Prediction:
         if include_windows:
             d["windows"] = [
                 {"window_start": w.start, "window_end": w.end, "label": w.label,
-                 "confidence": w.confidence, "probabilities": w.probabilities}
+                 "confidence": w.confidence, "probabilities": w.probabilities, "verdict": w.verdict}
                 for w in self.windows
             ]
         return d
@@ -104,9 +171,16 @@ class Classifier:
 
         return log_mel_spectrogram(resample(wave, sr, self.cfg.sample_rate), self.cfg, fixed=fixed)
 
+    @property
+    def limits(self) -> InputLimits:
+        """MIN/MAX_AUDIO_SECONDS and MIN/MAX_SAMPLE_RATE (limits.py): the same for files,
+        waveforms, the server's uploads and the stream."""
+        return InputLimits.from_settings(self.settings)
+
     def load(self, source: AudioSource) -> np.ndarray:
+        """Decode `source` at the classifier's rate, within the input limits (AudioError)."""
         return load_audio(source, self.sample_rate, self.settings.audio_loader,
-                          self.settings.ffmpeg_timeout_seconds)
+                          self.settings.ffmpeg_timeout_seconds, self.limits)
 
     def classify_file(self, source: AudioSource) -> Prediction:
         return self.classify_waveform(self.load(source), self.sample_rate)
@@ -143,6 +217,7 @@ class Classifier:
     def classify_waveform(self, wave: np.ndarray, sample_rate: int | None = None,
                           keep_features: bool = True) -> Prediction:
         wave = check_waveform(wave)
+        self.limits.check(len(wave), sample_rate or self.sample_rate)
         waves = self.at_model_rates(wave, sample_rate or self.sample_rate)
         levels = level_envelope(waves[self.sample_rate], self.sample_rate, self.event_params)
         starts, coarse = self.window_starts(waves, levels)
@@ -173,13 +248,21 @@ class Classifier:
         return (np.concatenate(probs) if probs else np.zeros((0, len(self.labels)), np.float32)), feats
 
     def add_events(self, pred: Prediction, levels: np.ndarray, starts: list[float], probs: np.ndarray) -> None:
-        """The events, verdict and level of `pred` (see events.py)."""
+        """The events, verdict, level and classes heard of `pred` (see events.py), and each
+        window's verdict (a silent window names no class)."""
         p = self.event_params
         pred.level_dbfs = loudest_level(levels)
         silent = pred.level_dbfs < p.silence_dbfs
         pred.events = [] if silent else detect_events(starts, self.window_seconds, probs, levels,
-                                                      self.labels, p)
+                                                      self.labels, p, end_time=pred.duration)
         pred.verdict = verdict(pred.level_dbfs, pred.events, p)
+        pred.heard = heard_classes(pred.events)
+        for w in pred.windows:
+            a = min(len(levels) - 1, int(w.start / p.frame_seconds + 1e-9))
+            b = max(a + 1, int(np.ceil(w.end / p.frame_seconds - 1e-9)))
+            w.verdict = window_verdict(loudest_level(levels[a:b]), w.confidence, p)
+            if w.verdict == "silence":
+                w.label = None
 
     def classify_window(self, windows: dict[int, np.ndarray]) -> tuple[np.ndarray, dict]:
         """One window {rate: (samples,)} -> (probabilities, model inputs)."""

@@ -13,8 +13,9 @@ import time
 import numpy as np
 from fastapi import HTTPException
 
-from ..audio import AudioError, AudioTooLong, DecodeLimits, Undecodable, load_audio
+from ..audio import AudioError, Undecodable, load_audio
 from ..features import full_scale_db, rms_gain_db
+from ..limits import AudioTooLong, InputLimits
 from ..predict import Classifier, Prediction
 from ..settings import Settings
 from .spectrogram import spectrogram_payload
@@ -32,13 +33,9 @@ def _r(x: float) -> float:
     return round(float(x), PROB_DECIMALS)
 
 
-def too_long(limit: float) -> HTTPException:
-    return HTTPException(413, f"the audio is longer than the limit of {limit:g} s (MAX_AUDIO_SECONDS)")
-
-
-def upload_limits(settings: Settings) -> DecodeLimits:
-    return DecodeLimits(max_seconds=settings.max_audio_seconds, min_seconds=settings.min_audio_seconds,
-                        min_rate=settings.min_sample_rate, max_rate=settings.max_sample_rate)
+def upload_limits(settings: Settings) -> InputLimits:
+    """The input limits (limits.py), the same as the command line's and the Python API's."""
+    return InputLimits.from_settings(settings)
 
 
 # libsndfile (WAV, FLAC, OGG, MP3): decodes in this process, CPU-bound, no waiting.
@@ -60,7 +57,7 @@ def decode_upload(clf: Classifier, settings: Settings, data: bytes,
         return load_audio(data, clf.sample_rate, settings.audio_loader, settings.ffmpeg_timeout_seconds,
                           upload_limits(settings), decoders)
     except AudioTooLong as e:
-        raise too_long(e.limit) from None
+        raise HTTPException(413, str(e)) from None
     except Undecodable as e:
         if decoders:
             return None
@@ -73,7 +70,8 @@ def decode_upload(clf: Classifier, settings: Settings, data: bytes,
 
 def scores(labels: list[str], probs: np.ndarray, top_k: int) -> dict:
     """`top_prediction`, `top_k` and `probabilities` of one probability vector, rounded
-    (the fields /predict and the stream share)."""
+    (the stream's window; /predict's file-level `top_prediction` is the class heard
+    longest, see prediction_dict)."""
     if not np.isfinite(probs).all():  # e.g. features overflowed on absurdly loud samples
         raise AudioError("the model's output is not finite: the audio's level is out of range")
     order = np.argsort(-probs)[:max(1, top_k)]
@@ -83,8 +81,15 @@ def scores(labels: list[str], probs: np.ndarray, top_k: int) -> dict:
 
 
 def prediction_dict(pred: Prediction, top_k: int) -> dict:
+    """/predict's fields: Prediction.to_dict, rounded. `top_prediction` is the class heard
+    longest (null for silence or when nothing was heard confidently, with
+    `top_prediction_reason`); `top_k` the windows' mean guesses (none for silence)."""
     d = pred.to_dict(top_k=top_k, include_windows=True)
-    d.update(scores(pred.labels, pred.probabilities, top_k))
+    s = scores(pred.labels, pred.probabilities, top_k)
+    d["probabilities"] = s["probabilities"]
+    d["top_k"] = s["top_k"] if d["top_k"] else []
+    if d["top_prediction"] is not None:
+        d["top_prediction"]["confidence"] = _r(d["top_prediction"]["confidence"])
     d["duration"] = round(float(d["duration"]), 6)
     for w in d["windows"]:
         w["confidence"] = _r(w["confidence"])

@@ -63,9 +63,11 @@ class Spectrogram(_Model):
 class WindowPrediction(_Model):
     window_start: float = Field(description="seconds")
     window_end: float = Field(description="seconds")
-    label: str
-    confidence: float
+    label: str | None = Field(description="the window's best class; null where the window is silent")
+    confidence: float = Field(description="the best class's probability")
     probabilities: dict[str, float]
+    verdict: str = Field("sound", description="'sound', 'silence' (below SILENCE_DBFS: no label) or "
+                         "'unknown' (the best class is below the unknown threshold: not sure)")
 
 
 class SoundEvent(_Model):
@@ -75,13 +77,28 @@ class SoundEvent(_Model):
     confidence: float = Field(ge=0, le=1, description="the windows' mean probability of the label")
 
 
+class HeardClass(_Model):
+    label: str
+    seconds: float = Field(ge=0, description="time covered by this class's events")
+    peak_confidence: float = Field(ge=0, le=1, description="its most confident event's confidence")
+    confidence: float = Field(ge=0, le=1, description="its events' confidence, weighted by their length")
+
+
 VERDICT = Field(description="'sound' (events were recognised), 'silence' (the level is below "
                 "SILENCE_DBFS) or 'unknown' (sound, but no class is likely enough: not sure)")
 
 
 class PredictResponse(_Model):
-    top_prediction: LabelScore
-    top_k: list[LabelScore]
+    top_prediction: LabelScore | None = Field(description="the file's answer: the class heard longest "
+                                              "(the first of `heard`, with its length-weighted event "
+                                              "confidence); null for silence or when nothing was heard "
+                                              "confidently (see `top_prediction_reason`)")
+    top_prediction_reason: str | None = Field(None, description="why `top_prediction` is null: 'silence' "
+                                              "or 'nothing heard confidently'; null when there is one")
+    heard: list[HeardClass] = Field(description="every class heard as an event, longest first "
+                                    "(several sounds in one file)")
+    top_k: list[LabelScore] = Field(description="the best guesses of the windows' mean probabilities, "
+                                    "whatever the verdict (empty for silence)")
     probabilities: dict[str, float] = Field(description="averaged over the windows")
     duration: float = Field(description="seconds of audio")
     sample_rate: int = Field(description="the model's sample rate (the audio was resampled to it)")
