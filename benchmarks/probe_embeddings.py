@@ -1,7 +1,8 @@
 """Linear probes on frozen AudioSet embeddings: how well each pretrained network's pooled
 embedding separates UrbanSound8K's classes with nothing but a logistic regression on top.
 
-mn04: the 384-d pooled embedding (before the head) of each clip's 4-s window at 32 kHz.
+mn04: the 384-d pooled embedding (before the head) of each clip's 4-s window at 32 kHz;
+also its pretrained head's 512-d hidden layer (after the Hardswish) and 527 AudioSet logits.
 YAMNet: the 1,024-d mean of its patch embeddings (patch hop 96, as YamnetClassifier) at
 16 kHz. Clips are decoded with libsndfile, resampled with soxr and looped to the window (the
 front ends' own length handling). The regression (standardised inputs, L2) picks C by
@@ -55,15 +56,17 @@ class Embedder:
 
     @torch.inference_mode()
     def __call__(self, waves: np.ndarray) -> np.ndarray:
-        if self.name == "mn04":
-            return self.net.embed(torch.from_numpy(mn04.features(waves, self.fe))).numpy()
+        if self.name == "mn04":  # the pooled embedding, the head's hidden layer, the AudioSet logits
+            e = self.net.embed(torch.from_numpy(mn04.features(waves, self.fe)))
+            h = self.net.classifier[3](self.net.classifier[2](e))
+            return torch.cat([e, h, self.net.classifier[5](h)], dim=1).numpy()
         spec = torch.from_numpy(yamnet.features(waves, self.fe)).float()
         return self.net.pooled(*self.net.patch_batch(spec)).numpy()
 
 
 def embeddings(emb: Embedder, rows: list[dict], root: Path, cache: Path, batch: int = 16) -> np.ndarray:
     digest = hashlib.sha1("\n".join(r["slice_file_name"] for r in rows).encode()).hexdigest()[:12]
-    out_path = cache / f"{emb.name}-{len(rows)}-{digest}.npy"
+    out_path = cache / f"{emb.name}-v2-{len(rows)}-{digest}.npy"
     if out_path.is_file():
         return np.load(out_path)
     t0 = time.perf_counter()
@@ -130,17 +133,23 @@ def main() -> int:
     results = {}
     for name, weights in nets:
         e = embeddings(Embedder(name, weights), rows, root, Path(args.cache))
-        results[name] = e
-    if len(results) == 2:
+        if name == "mn04":
+            size = mn04.EMBEDDING_SIZE
+            results["mn04"] = e[:, :size]
+            results["mn04-hidden"] = e[:, size:size + mn04.HIDDEN]
+            results["mn04-audioset"] = e[:, size + mn04.HIDDEN:]
+        else:
+            results[name] = e
+    if "yamnet" in results:
         results["mn04+yamnet"] = np.concatenate([results["mn04"], results["yamnet"]], axis=1)
 
-    print(f"\n{'embedding':12} {'dim':>5} {'C':>5} {'LOFO acc':>9} {'test acc':>9}   per-class test accuracy")
+    print(f"\n{'embedding':14} {'dim':>5} {'C':>5} {'LOFO acc':>9} {'test acc':>9}   per-class test accuracy")
     for name, e in results.items():
         c, cv, pred = probe(e[train], y[train], g[train], e[test], y[test])
         acc = float(np.mean(pred == y[test]))
         per = " ".join(f"{labels[k][:8]}={np.mean(pred[y[test] == k] == k):.2f}"
                        for k in range(len(labels)) if np.any(y[test] == k))
-        print(f"{name:12} {e.shape[1]:>5} {c:>5g} {cv[c]:>9.3f} {acc:>9.3f}   {per}", flush=True)
+        print(f"{name:14} {e.shape[1]:>5} {c:>5g} {cv[c]:>9.3f} {acc:>9.3f}   {per}", flush=True)
     return 0
 
 
