@@ -567,3 +567,43 @@ def test_root_serves_the_built_web_app_after_the_api(classifier, tmp_path):
         assert c.get("/examples").status_code == 200
         assert c.get("/docs").status_code == 200
         assert post_file(c, wav(tone())).status_code == 200
+
+
+# ---- issue #21: the file's answer --------------------------------------------------------
+
+def test_silence_names_no_class(client, classifier):
+    d = post_file(client, wav(np.zeros(5 * 22050, np.float32))).json()
+    check_prediction(d, classifier.labels)
+    assert d["verdict"] == "silence" and d["events"] == [] and d["heard"] == []
+    assert d["top_prediction"] is None and d["top_prediction_reason"] == "silence"
+    assert d["top_k"] == []  # was the windows' mean guesses: "siren 0.44" for digital silence
+    assert d["windows"] and all(w["label"] is None and w["verdict"] == "silence" for w in d["windows"])
+
+
+def test_several_sounds_are_all_heard_longest_first(client, classifier):
+    """Three bundled recordings (siren, dog bark, drilling) with 2 s of silence between."""
+    from envaudio.audio import load_audio
+    from conftest import EXAMPLES
+
+    sr = classifier.sample_rate
+    files = ["102871-8-0-0.flac", "100652-3-0-0.flac", "104817-4-0-0.flac"]
+    parts = []
+    for f in files:
+        parts += [load_audio(EXAMPLES / f, sr), np.zeros(2 * sr, np.float32)]
+    d = post_file(client, wav(np.concatenate(parts), sr), reduce_payload=True).json()
+    check_prediction(d, classifier.labels)
+    assert d["verdict"] == "sound" and len(d["heard"]) >= 2, d["heard"]
+    for h in d["heard"]:
+        mine = [e for e in d["events"] if e["label"] == h["label"]]
+        assert h["seconds"] == pytest.approx(sum(e["end"] - e["start"] for e in mine), abs=2e-3)
+        assert h["peak_confidence"] == pytest.approx(max(e["confidence"] for e in mine), abs=1e-4)
+    assert d["top_prediction"]["label"] == d["heard"][0]["label"]
+
+
+def test_openapi_documents_the_answer_fields(client):
+    spec = client.get("/openapi.json").json()
+    props = spec["components"]["schemas"]["PredictResponse"]["properties"]
+    for name in ("heard", "top_prediction", "top_prediction_reason"):
+        assert props[name].get("description"), name
+    heard = spec["components"]["schemas"]["HeardClass"]["properties"]
+    assert {"label", "seconds", "peak_confidence"} <= set(heard)

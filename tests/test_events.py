@@ -250,3 +250,109 @@ def test_real_horn_inside_real_street_music(clf):
     horns = [e for e in ev if e.label == "car_horn"]
     assert horns and abs(horns[0].start - 10.0) <= 1.0 and abs(horns[0].end - 11.0) <= 1.0, ev
     assert any(e.label != "car_horn" and e.start <= horns[0].start and e.end >= horns[0].end for e in ev), ev
+
+
+# ------------------------------------------------------------------ issue #21: honest answers
+
+def test_windows_that_agree_are_not_lost_to_unsure_neighbours():
+    """Issue #21's drilling: after 2 s of near-silence (-65 dBFS noise, at the threshold)
+    the windows holding the sound whole say A (one of them just over the threshold); the
+    windows straddling the quiet are unsure. The old rule needed every covering window to
+    agree, so those unsure windows made the onset 1 s late (or lost the sound)."""
+    L, T = 4.0, 22.0
+    starts = np.arange(0, T - L + 1e-9, 1.0)
+    probs = np.full((len(starts), 3), [0.4, 0.35, 0.25])  # unsure of everything
+    for i, s in enumerate(starts):
+        if 11 <= s <= 13:
+            probs[i] = [0.05, 0.05, 0.9] if s != 12 else [0.23, 0.23, 0.54]
+    levels = np.full(int(T / P.frame_seconds), -65.0)
+    levels[::2] = -64.9  # the noise floor wobbles around SILENCE_DBFS
+    levels[120:160] = -22.0  # the sound at 12-16 s
+    p = EventParams.from_settings(Settings(unknown_threshold=0.5))
+    ev = detect_events(starts, L, probs, levels, LABELS, p, end_time=T)
+    assert [e.label for e in ev] == ["dog"], ev
+    assert abs(ev[0].start - 12.0) <= 0.5 and abs(ev[0].end - 16.0) <= 0.5, ev
+    assert ev[0].confidence >= 0.5
+
+
+def test_no_event_under_the_unknown_threshold():
+    # windows that are sure (0.6, 0.7) next to windows just under the threshold (0.45)
+    L, T = 4.0, 16.0
+    starts = np.arange(0, T - L + 1e-9, 1.0)
+    probs = np.tile([0.45, 0.3, 0.25], (len(starts), 1))
+    probs[4:7] = [0.7, 0.2, 0.1]
+    probs[7] = [0.2, 0.6, 0.2]
+    levels = np.full(int(T / P.frame_seconds), -30.0)
+    p = EventParams.from_settings(Settings(unknown_threshold=0.5))
+    ev = detect_events(starts, L, probs, levels, LABELS, p, end_time=T)
+    assert ev and all(e.confidence >= 0.5 for e in ev), ev
+    assert {e.label for e in ev} <= {"music", "horn"}
+
+
+def test_events_stop_where_the_audio_does():
+    # 1.133 s of sound: 12 frames of 0.1 s, the last one partial
+    T = 1.133
+    levels = np.full(int(np.ceil(T / P.frame_seconds)), -20.0)
+    ev = detect_events([0.0], 4.0, np.array([[0.9, 0.05, 0.05]]), levels, LABELS, P, end_time=T)
+    assert [(e.label, e.start, e.end) for e in ev] == [("music", 0.0, T)]  # not 1.2
+    # shorter than MIN_EVENT_SECONDS: still one event, the whole file
+    ev = detect_events([0.0], 4.0, np.array([[0.9, 0.05, 0.05]]), levels[:3], LABELS, P, end_time=0.3)
+    assert [(e.start, e.end) for e in ev] == [(0.0, 0.3)]
+
+
+@pytest.mark.parametrize("seconds", [1.133, 0.3, 9.05])
+def test_real_model_events_end_within_the_file(clf, tmp_path, seconds):
+    sr = 22050
+    x = noise(seconds, sr, 0.2, seed=5) + tone(700, seconds, sr, 0.1)
+    path = tmp_path / "short.wav"
+    sf.write(path, x, sr, subtype="PCM_16")
+    pred = clf.classify_file(path)
+    assert pred.duration == pytest.approx(seconds, abs=1e-3)
+    assert pred.events, pred  # NEVER_UNKNOWN: loud throughout, so something is heard
+    assert all(0.0 <= e.start < e.end <= pred.duration for e in pred.events), pred.events
+    assert max(e.end for e in pred.events) == pytest.approx(pred.duration, abs=0.11)
+    assert all(w.end <= pred.duration + 1e-4 for w in pred.windows)
+
+
+def test_real_model_answers_are_honest_about_the_threshold(tmp_path):
+    """The bundled model with its calibrated threshold, on generated sounds and silence:
+    no event under the threshold, windows under it flagged "unknown", silent windows
+    without a label, and the file's answer consistent with its events."""
+    clf = load_classifier(settings=Settings())
+    thr = clf.event_params.unknown_threshold
+    assert thr > 0  # the bundled model is calibrated
+    sr = clf.sample_rate
+    z = lambda s: np.zeros(int(s * sr), np.float32)  # noqa: E731
+    x = np.concatenate([z(3), tone(440, 4, sr), z(4), noise(4, sr, 0.1, seed=2), z(4),
+                        (noise(3, sr, 0.3, seed=3) * ((np.arange(3 * sr) // (sr // 8)) % 2)).astype(np.float32),
+                        z(3)])
+    path = tmp_path / "generated.wav"
+    sf.write(path, x, sr, subtype="PCM_16")
+    pred = clf.classify_file(path)
+    d = pred.to_dict()
+    assert all(e.confidence >= thr for e in pred.events), pred.events
+    for w in d["windows"]:
+        if w["verdict"] == "silence":
+            assert w["label"] is None
+        else:
+            assert w["label"] in clf.labels
+            assert (w["verdict"] == "unknown") == (w["confidence"] < thr), w
+    assert d["windows"][0]["verdict"] == "silence" or d["windows"][0]["window_end"] > 3.0
+    assert {h["label"] for h in d["heard"]} == {e.label for e in pred.events}
+    if pred.events:
+        assert d["top_prediction"]["label"] == d["heard"][0]["label"] and d["top_prediction_reason"] is None
+        assert d["verdict"] == "sound"
+    else:
+        assert d["top_prediction"] is None and d["top_prediction_reason"] == "nothing heard confidently"
+        assert d["verdict"] == "unknown" and d["top_k"]
+
+
+def test_heard_longest_first():
+    from envaudio.predict import heard_classes
+
+    ev = [Event("music", 0, 20, 0.7), Event("horn", 10, 11, 0.9), Event("dog", 22, 24, 0.6),
+          Event("dog", 30, 33, 0.8)]
+    h = heard_classes(nest_short_events(ev))
+    assert [(x.label, x.seconds) for x in h] == [("music", 20), ("dog", 5), ("horn", 1)]
+    assert h[1].peak_confidence == 0.8 and h[1].confidence == pytest.approx((0.6 * 2 + 0.8 * 3) / 5)
+    assert set(h[0].to_dict()) == {"label", "seconds", "peak_confidence", "confidence"}

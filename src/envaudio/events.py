@@ -328,7 +328,8 @@ def detect_events(starts, window_seconds: float, probs: np.ndarray, levels: np.n
             continue
         c = ccount[a:b, v]
         conf = float(csum[a:b, v][c > 0].sum() / c[c > 0].sum()) if (c > 0).any() else float(probs[wlab == v, v].max())
-        events.append(Event(labels[v], round(t0 + a * p.frame_seconds, 3), round(end, 3), conf))
+        end = round(end, 3) if end_time is None or round(end, 3) <= end_time else np.floor(end_time * 1000) / 1000
+        events.append(Event(labels[v], round(t0 + a * p.frame_seconds, 3), float(end), conf))
     return nest_short_events(events)
 
 
