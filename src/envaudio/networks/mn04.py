@@ -152,6 +152,11 @@ def _rms_normalize(x: torch.Tensor, target: float) -> torch.Tensor:
     return (x * gain).to(x.dtype)
 
 
+# Windows per STFT call on CPU: a batch's spectra stay in cache (32 windows at once cost ~2.5x the
+# CPU time per window of 4 at a time here).
+CHUNK = 4
+
+
 def log_mel(waves: torch.Tensor, fe: Mn04Frontend = Mn04Frontend()) -> torch.Tensor:
     """(B, samples) float waveforms at 32 kHz, any length -> (B, n_mels, frames) normalised
     log-mel, frames = 1 + (samples - 1) // hop. Differentiable, on the input's device."""
@@ -159,6 +164,8 @@ def log_mel(waves: torch.Tensor, fe: Mn04Frontend = Mn04Frontend()) -> torch.Ten
         raise ValueError(f"expected (batch, samples) waveforms, got shape {tuple(waves.shape)}")
     if waves.shape[-1] < 2:
         raise ValueError("a waveform needs at least 2 samples")
+    if waves.shape[0] > CHUNK and waves.device.type == "cpu":
+        return torch.cat([log_mel(part, fe) for part in waves.split(CHUNK)])
     x = waves.float()
     x = x[:, 1:] - fe.preemphasis * x[:, :-1]
     spec = torch.stft(x, fe.n_fft, hop_length=fe.hop_length, win_length=fe.win_length,
