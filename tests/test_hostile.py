@@ -114,7 +114,8 @@ def test_playlists_naming_a_local_file_are_refused(server, name, body):
 
 # ---- 5. sample rates out of range --------------------------------------------------------------
 
-@pytest.mark.parametrize("rate,samples", [(1, 599), (999, 999), (400_000, 40_000)])
+@pytest.mark.parametrize("rate,samples", [(1, 599), (999, 999), (400_000, 40_000),
+                                          (500, 4000), (2_000_000, 40_000)])  # issue #21: as the CLI's
 def test_absurd_sample_rates_are_refused(server, rate, samples):
     data = wav_at_rate(noise(samples / 8000, 8000), rate)
     r, seconds, mb = timed(server, data, name="rate.wav")

@@ -237,7 +237,8 @@ class WsPrediction(_Model):
     time: float = Field(description="seconds of audio received (since the start or the last reset)")
     window_start: float
     window_end: float
-    top_prediction: LabelScore
+    top_prediction: LabelScore | None = Field(description="this window's best class (null: a silent "
+                                              "window names no class)")
     top_k: list[LabelScore]
     probabilities: dict[str, float]
     verdict: str = VERDICT
