@@ -28,6 +28,20 @@ def check_ray() -> None:
         raise EngineError("--engine ray needs Ray: pip install 'envaudio[ray]'")
 
 
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """HOST:PORT must accept a connection: Ray itself retries a dead address for minutes."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout).close()
+    except ValueError:
+        raise EngineError(f"--address {address!r}: use auto or HOST:PORT") from None
+    except OSError as e:
+        raise EngineError(f"could not connect to Ray at {address}: nothing answers there "
+                          f"({e.strerror or e}); start it with `ray start --head --port {port}`") from None
+
+
 class _AnalyzerActor:
     """Lives in a Ray worker process: the model loaded once, then file after file."""
 
@@ -55,6 +69,8 @@ def run_ray(jobs, workers, address, model_path, per_file, embeddings: bool, top_
     import ray
     from ray.exceptions import RayActorError, RayError
 
+    if address and address != "auto" and "://" not in address:
+        check_reachable(address)
     if not ray.is_initialized():
         try:
             if address:
@@ -96,7 +112,7 @@ def run_ray(jobs, workers, address, model_path, per_file, embeddings: bool, top_
                         yield {"rel": j.rel, "status": "error", "reason": str(e)}
                         continue
                     if not data:
-                        yield {"rel": j.rel, "status": "error", "reason": f"{j.path.name}: the file is empty"}
+                        yield {"rel": j.rel, "status": "error", "reason": "the file is empty"}
                         continue
                     pending[actors[i].analyze.remote(j.rel, data)] = (j, i)
                     load[i] += 1

@@ -98,8 +98,10 @@ class Analyzer:
                        "windows": [[w.start, w.end] for w in pred.windows]}
         except Exception as e:  # a corrupt or unreadable file: recorded, the run goes on
             reason = error_reason(e)
-            name = rel.rsplit("/", 1)[-1] + ": "
-            return {"rel": rel, "status": "error", "reason": reason[len(name):] if reason.startswith(name) else reason}
+            for name in (rel.rsplit("/", 1)[-1] + ": ", "upload: "):  # the path is in the table already
+                if reason.startswith(name):
+                    reason = reason[len(name):]
+            return {"rel": rel, "status": "error", "reason": reason}
         return {"rel": rel, "status": "ok", "duration": pred.duration, "verdict": pred.verdict,
                 "level_dbfs": d["level_dbfs"], "events": d["events"], "outputs": outputs, "embeddings": emb}
 
