@@ -758,7 +758,8 @@ def test_nginx_in_front_of_envaudio(tmp_path):
             assert httpx.get(base + "/examples").json()
             body, ctype = multipart({"file": ("tone.wav", wav(tone(440, 2.0)), "audio/wav")})
             r = httpx.post(base + "/predict?reduce_payload=true", content=body, headers={"content-type": ctype})
-            assert r.status_code == 200 and r.json()["top_prediction"]["label"], r.text
+            # a steady tone is no class of the model's: top_prediction may be null, with its reason
+            assert r.status_code == 200 and r.json()["windows"] and "top_prediction_reason" in r.json(), r.text
             big, ctype = multipart({"file": ("big.wav", wav(tone(440, 40.0)), "audio/wav")})  # ~1.7 MB
             r = httpx.post(base + "/predict", content=big, headers={"content-type": ctype}, timeout=30)
             assert r.status_code == 413 and "detail" in r.json(), r.text  # envaudio's, not nginx's

@@ -10,7 +10,7 @@ import soundfile as sf
 from envaudio.audio import load_audio
 from envaudio.events import (FLOOR_DBFS, Event, EventParams, detect_events, frame_power, level_envelope,
                              loudest_level, nest_short_events, power_db)
-from envaudio.predict import Classifier, load_classifier
+from envaudio.predict import load_classifier
 from envaudio.settings import Settings
 from conftest import EXAMPLES, noise, tone
 

@@ -9,7 +9,7 @@ the next loads (onnxcache.py: keyed by the model's weights and the code, each fi
 against its SHA-256 when read back).
 
 `auto` picks ONNX Runtime when it is installed: measured on this 2-core machine it ran
-the members 2-4x faster than PyTorch eager (README, "Speed").
+the members 2-4x faster than PyTorch eager (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ DIR gets:
                              member, the combination rule (normalised weights), calibration,
                              the window length and overlap, and the check below
   envaudio_features.py       the feature functions in numpy alone (a copy of npfeatures.py)
+  shared_weights.bin         the weights several members hold alike (a YAMNet tower kept
+                             from AudioSet), once: ONNX external data the member files
+                             point to (keep it beside them)
 
 A check runs during every export: ONNX Runtime, reading the written files, must give the
 PyTorch model's probabilities on real windows (tones, noise, clicks, silence) within
@@ -36,6 +39,49 @@ from .onnxcache import onnxruntime, session_options
 MAX_DIFF = 1e-4
 FORMAT = "envaudio-onnx"
 FEATURES_MODULE = "envaudio_features.py"
+SHARED_WEIGHTS = "shared_weights.bin"
+SHARE_MIN_BYTES = 1024  # smaller tensors stay inside their graph
+
+
+def share_weights(graphs: list[bytes], out: Path) -> list[bytes]:
+    """The graphs with every weight tensor that two or more of them hold byte for byte (the
+    YAMNet tower of members that kept their AudioSet layers) moved once into
+    SHARED_WEIGHTS, as ONNX external data that each graph points to. ONNX Runtime reads it
+    when a member file is loaded from its path; a graph with nothing shared is unchanged."""
+    import hashlib
+
+    import onnx
+
+    protos = [onnx.load_from_string(g) for g in graphs]
+    seen: dict[str, int] = {}
+    for p in protos:
+        for init in p.graph.initializer:
+            if len(init.raw_data) >= SHARE_MIN_BYTES:
+                h = hashlib.sha256(init.raw_data).hexdigest()
+                seen[h] = seen.get(h, 0) + 1
+    if not any(n > 1 for n in seen.values()):
+        return graphs
+    offsets: dict[str, tuple[int, int]] = {}
+    with open(out / SHARED_WEIGHTS, "wb") as blob:
+        for p in protos:
+            for init in p.graph.initializer:
+                if len(init.raw_data) < SHARE_MIN_BYTES:
+                    continue
+                h = hashlib.sha256(init.raw_data).hexdigest()
+                if seen[h] < 2:
+                    continue
+                if h not in offsets:
+                    blob.write(b"\0" * (-blob.tell() % 4096))  # aligned, so it can be memory-mapped
+                    offsets[h] = (blob.tell(), len(init.raw_data))
+                    blob.write(init.raw_data)
+                offset, length = offsets[h]
+                init.ClearField("raw_data")
+                init.data_location = onnx.TensorProto.EXTERNAL
+                del init.external_data[:]
+                for k, v in (("location", SHARED_WEIGHTS), ("offset", str(offset)), ("length", str(length))):
+                    e = init.external_data.add()
+                    e.key, e.value = k, v
+    return [p.SerializeToString() for p in protos]
 
 
 def member_file(i: int, member, int8: bool = False) -> str:
@@ -106,11 +152,18 @@ def export_onnx(model: LoadedModel, out: str | Path, overlap: float, int8: bool 
     files = [member_file(i, m) for i, m in enumerate(model.members)]
     feats = example_inputs(model.frontends)
     keys = [fe.key() for fe in model.frontends]
+    (out / SHARED_WEIGHTS).unlink(missing_ok=True)
+    graphs = []
     for f, m in zip(files, model.members):
         x = feats[keys.index(m.frontend.key())]
         net = nn.Sequential(m.net, nn.Softmax(dim=-1))
-        (out / f).write_bytes(onnx_bytes(net, (x,), ["features"], ["probabilities"]))
+        graphs.append(onnx_bytes(net, (x,), ["features"], ["probabilities"]))
+    for f, graph in zip(files, share_weights(graphs, out)):
+        (out / f).write_bytes(graph)
         log(f"wrote {out / f} ({(out / f).stat().st_size / 1e6:.1f} MB)")
+    if (out / SHARED_WEIGHTS).exists():
+        log(f"wrote {out / SHARED_WEIGHTS} ({(out / SHARED_WEIGHTS).stat().st_size / 1e6:.1f} MB: the "
+            "weights two or more members hold alike, stored once)")
     shutil.copyfile(Path(npfeatures.__file__), out / FEATURES_MODULE)
     meta = manifest(model, files, overlap)
     diff = max_difference(model, OnnxFiles(out, meta))
@@ -118,8 +171,8 @@ def export_onnx(model: LoadedModel, out: str | Path, overlap: float, int8: bool 
                      "torch": torch.__version__}
     log(f"check: ONNX Runtime vs PyTorch probabilities, max abs difference {diff:.2e} (limit {MAX_DIFF:g})")
     if not diff <= MAX_DIFF:
-        for f in files:
-            (out / f).unlink()
+        for f in files + [SHARED_WEIGHTS]:
+            (out / f).unlink(missing_ok=True)
         raise ModelError(f"the exported model differs from the PyTorch model by {diff:.2e} "
                          f"(more than {MAX_DIFF:g}): export removed")
     if int8:

@@ -88,7 +88,7 @@ class Settings:
     class_weights: bool = True  # square-root inverse class frequency
     # Waveform-domain variants computed once and cached (too slow to redo every epoch):
     # "ps:N" pitch shift by N semitones, "ts:R" time stretch by rate R. Off by default:
-    # "ps:-2,ps:2,ts:0.85,ts:1.15" lowered held-out accuracy here (README, "What was tried").
+    # "ps:-2,ps:2,ts:0.85,ts:1.15" lowered held-out accuracy here (docs/MODEL_CARD.md, "What was tried").
     wave_augment: str = ""
     wave_augment_p: float = 0.5  # share of training examples drawn from a variant
     ema_decay: float = 0.995
@@ -129,7 +129,7 @@ class Settings:
     shutdown_grace_seconds: float = 5.0  # on SIGTERM, running requests get this long, then a 503
     model_path: str = str(BUNDLED_MODEL)
     # Who runs the networks (predict, evaluate, the server and the stream): torch,
-    # onnxruntime, or auto (onnxruntime when installed: the faster here, README "Speed").
+    # onnxruntime, or auto (onnxruntime when installed: the faster here, docs/performance.md).
     inference_backend: str = "auto"
     serve_host: str = "127.0.0.1"  # the address `envaudio serve --host` binds (an allowed host)
     serve_workers: int = 1  # uvicorn worker processes (`envaudio serve --workers`)

@@ -10,7 +10,7 @@ the tower runs once for both (networks/yamnet.py, `forward_shared`), and the fil
 once (model.combine_payloads).
 
 What it knows comes from ~2 M AudioSet clips, not from the ~2,000 recordings the other
-members learn from: alone it is the weakest member (README, "What was tried"), but its
+members learn from: alone it is the weakest member (docs/MODEL_CARD.md, "What was tried"), but its
 errors are different ones, and a quarter of the combination's weight moved held-out
 accuracy up on both folds tried.
 """

@@ -19,7 +19,7 @@ from .common import version
 # Subcommand -> module, in the order `envaudio --help` lists them.
 COMMANDS = {"prepare": "prepare", "train": "train", "combine": "combine", "zero-shot": "zero_shot",
             "calibrate": "calibrate", "export": "export", "evaluate": "evaluate", "predict": "predict",
-            "serve": "serve"}
+            "analyze": "analyze", "serve": "serve"}
 EPILOG = "Run `envaudio COMMAND --help` for a command's options."
 
 

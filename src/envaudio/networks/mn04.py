@@ -22,17 +22,13 @@ keeps the pretrained 384 -> 512 layer and gets a new last layer.
 from __future__ import annotations
 
 import csv
-import dataclasses
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..frontends import settings_key
+from .mn04_frontend import Mn04Frontend, features, kaldi_mel_banks, log_mel, mel_centres  # noqa: F401 (the module API)
 
 NAME = "mn04"
 N_AUDIOSET = 527
@@ -45,157 +41,7 @@ BN_EPS = 0.001
 BN_MOMENTUM = 0.01
 
 
-@dataclass(frozen=True)
-class Mn04Frontend:
-    """mn04's feature settings, as the network was trained (saved in every model file that
-    has an mn04 member)."""
-
-    kind: str = NAME
-    sample_rate: int = 32000
-    duration: float = 4.0  # our analysis window (s); the network takes any length
-    n_fft: int = 1024
-    win_length: int = 800
-    hop_length: int = 320
-    n_mels: int = 128
-    fmin: float = 0.0
-    fmax: float = 15000.0
-    preemphasis: float = 0.97
-    log_offset: float = 1e-5
-    shift: float = 4.5  # (log mel + shift) / scale: EfficientAT's fixed normalisation
-    scale: float = 5.0
-    pad_mode: str = "loop"  # short clips are looped to the window, as for the other networks
-    rms_normalize: bool = False  # trained on the input's own level
-    rms_target: float = 0.1
-
-    @property
-    def n_samples(self) -> int:
-        return int(round(self.sample_rate * self.duration))
-
-    @property
-    def n_frames(self) -> int:
-        # pre-emphasis drops a sample; the centred STFT gives 1 + length // hop frames
-        return 1 + (self.n_samples - 1) // self.hop_length
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Mn04Frontend":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def key(self) -> str:
-        return settings_key(self)
-
-
 # ------------------------------------------------------------------ front end
-
-def mel_scale(f):
-    """Kaldi's mel scale: 1127 ln(1 + f / 700)."""
-    return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_scale_inverse(m):
-    return 700.0 * np.expm1(np.asarray(m, dtype=np.float64) / 1127.0)
-
-
-def kaldi_mel_banks(n_mels: int = 128, n_fft: int = 1024, sample_rate: int = 32000,
-                    fmin: float = 0.0, fmax: float = 15000.0) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) float64 triangular filters as Kaldi makes them (without
-    VTLN warping): band i rises from 0 at mel edge i to 1 at edge i + 1 and falls to 0 at
-    edge i + 2, the n_mels + 2 edges evenly spaced in mel from fmin to fmax; each FFT bin k
-    (frequency k * sample_rate / n_fft, k < n_fft / 2) is weighted by the triangle at its
-    mel value; the Nyquist bin gets 0 (the extra zero column)."""
-    if fmax <= 0:
-        fmax += sample_rate / 2  # Kaldi's convention: an offset from Nyquist
-    if not 0 <= fmin < fmax <= sample_rate / 2:
-        raise ValueError(f"mel range {fmin}-{fmax} Hz does not fit {sample_rate} Hz audio")
-    edges = np.linspace(mel_scale(fmin), mel_scale(fmax), n_mels + 2)
-    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    mel = mel_scale(np.arange(n_fft // 2) * (sample_rate / n_fft))[None, :]
-    up = (mel - left) / (centre - left)
-    down = (right - mel) / (right - centre)
-    banks = np.maximum(0.0, np.minimum(up, down))
-    return np.pad(banks, ((0, 0), (0, 1)))
-
-
-def mel_centres(fe: Mn04Frontend = Mn04Frontend()) -> np.ndarray:
-    """Centre frequency (Hz) of each band (for axis ticks)."""
-    edges = np.linspace(mel_scale(fe.fmin), mel_scale(fe.fmax), fe.n_mels + 2)
-    return mel_scale_inverse(edges[1:-1])
-
-
-@lru_cache(maxsize=8)
-def _mel_banks_tensor(n_mels: int, n_fft: int, sample_rate: int, fmin: float, fmax: float) -> torch.Tensor:
-    return torch.from_numpy(kaldi_mel_banks(n_mels, n_fft, sample_rate, fmin, fmax).astype(np.float32))
-
-
-@lru_cache(maxsize=8)
-def _window(win_length: int) -> torch.Tensor:
-    return torch.hann_window(win_length, periodic=False, dtype=torch.float32)
-
-
-def _fix_length(x: torch.Tensor, n: int, mode: str) -> torch.Tensor:
-    """(B, samples) -> (B, n): trimmed, or a short clip looped ("loop") or padded with silence."""
-    length = x.shape[-1]
-    if length >= n:
-        return x[..., :n]
-    if mode == "loop" and length > 0:
-        return x.repeat(1, -(-n // length))[..., :n]
-    return F.pad(x, (0, n - length))
-
-
-def _rms_normalize(x: torch.Tensor, target: float) -> torch.Tensor:
-    """Each row to RMS `target` (digital silence stays silence), as npfeatures.rms_normalize."""
-    rms = x.double().square().mean(dim=-1, keepdim=True).sqrt()
-    gain = torch.where(rms < 1e-6, torch.ones_like(rms), target / rms.clamp_min(1e-6))
-    return (x * gain).to(x.dtype)
-
-
-# Windows per STFT call on CPU: a batch's spectra stay in cache (32 windows at once cost ~2.5x the
-# CPU time per window of 4 at a time here).
-CHUNK = 4
-
-
-def log_mel(waves: torch.Tensor, fe: Mn04Frontend = Mn04Frontend()) -> torch.Tensor:
-    """(B, samples) float waveforms at 32 kHz, any length -> (B, n_mels, frames) normalised
-    log-mel, frames = 1 + (samples - 1) // hop. Differentiable, on the input's device."""
-    if waves.dim() != 2:
-        raise ValueError(f"expected (batch, samples) waveforms, got shape {tuple(waves.shape)}")
-    if waves.shape[-1] < 2:
-        raise ValueError("a waveform needs at least 2 samples")
-    if waves.shape[0] > CHUNK and waves.device.type == "cpu":
-        return torch.cat([log_mel(part, fe) for part in waves.split(CHUNK)])
-    x = waves.float()
-    x = x[:, 1:] - fe.preemphasis * x[:, :-1]
-    spec = torch.stft(x, fe.n_fft, hop_length=fe.hop_length, win_length=fe.win_length,
-                      window=_window(fe.win_length).to(x.device), center=True, pad_mode="reflect",
-                      normalized=False, onesided=True, return_complex=True)
-    power = spec.real.square() + spec.imag.square()  # (B, 1 + n_fft // 2, frames)
-    banks = _mel_banks_tensor(fe.n_mels, fe.n_fft, fe.sample_rate, float(fe.fmin), float(fe.fmax))
-    mel = torch.matmul(banks.to(x.device), power)
-    return (torch.log(mel + fe.log_offset) + fe.shift) / fe.scale
-
-
-def features(windows, fe: Mn04Frontend = Mn04Frontend()):
-    """Windows (B, samples) at 32 kHz -> (B, 128, frames) float32, the network's input: the
-    one feature function of mn04 members. Each window is first brought to the front end's
-    length (and level, where it asks for it), as the other networks' features do. A numpy
-    array gives a numpy array (the feature cache, the API); a tensor gives a tensor on its
-    device; one window (samples,) gives one (128, frames)."""
-    as_numpy = not isinstance(windows, torch.Tensor)
-    x = torch.from_numpy(np.asarray(windows, dtype=np.float32)) if as_numpy else windows.float()
-    batched = x.dim() == 2
-    if not batched:
-        x = x.reshape(1, -1)
-    if fe.rms_normalize:
-        x = _rms_normalize(x, fe.rms_target)
-    x = _fix_length(x, fe.n_samples, fe.pad_mode)
-    with torch.set_grad_enabled(not as_numpy and torch.is_grad_enabled()):
-        out = log_mel(x, fe)
-    if not batched:
-        out = out[0]
-    return out.numpy() if as_numpy else out
 
 
 # ------------------------------------------------------------------ network

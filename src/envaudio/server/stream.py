@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from ..audio import resample
 from ..events import LevelMeter, detect_events, loudest_level, window_verdict
+from ..errors import AudioError
+from ..limits import check_rate
 from ..features import full_scale_db, log_mel_spectrogram, rms_gain_db
 from ..predict import Classifier
 from ..settings import Settings
@@ -110,6 +112,10 @@ def parse_config(text: str, clf: Classifier) -> StreamConfig:
         cfg = StreamConfig.model_validate(raw)
     except ValidationError as e:
         raise ConfigError("invalid config: " + validation_message(e.errors())) from None
+    try:  # the settings' bounds, as for files and uploads (the stream's own may be narrower)
+        check_rate(cfg.sample_rate, clf.settings)
+    except AudioError as e:
+        raise ConfigError(f"invalid config: {e}") from None
     model_duration = clf.window_seconds
     if cfg.duration is not None and abs(cfg.duration - model_duration) > DURATION_TOLERANCE:
         raise ConfigError(f"invalid config: duration {cfg.duration:g} s does not match the model's "
