@@ -12,10 +12,14 @@ def headline(pred) -> str:
         return f"nothing heard (silence, {pred.level_dbfs:.0f} dBFS)"
     if pred.verdict == "unknown":
         return f"not sure (best guess {pred.top_label} {pred.top_confidence:.2f})"
-    names = list(dict.fromkeys(e.label for e in pred.events))
-    if len(pred.windows) <= 1 and len(names) == 1:
-        return f"{names[0]} ({pred.top_confidence:.2f})"
-    return f"{len(pred.events)} sound event(s): {', '.join(names)}"
+    heard = pred.heard
+    if len(pred.windows) <= 1 and len(heard) == 1:
+        return f"{heard[0].label} ({pred.top_confidence:.2f})"
+    if not heard:
+        return f"nothing heard confidently (best guess {pred.top_label} {pred.top_confidence:.2f})"
+    # The classes heard, longest first, with their time: the file's answer is the first.
+    return (f"{len(pred.events)} sound event(s): "
+            + ", ".join(f"{h.label} {h.seconds:.1f} s" for h in heard))
 
 
 def format_events(pred) -> str:

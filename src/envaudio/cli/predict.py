@@ -54,7 +54,8 @@ def run(args) -> int:
         results.append({"file": str(path), **pred.to_dict(args.top_k)})
         if not to_stdout:
             tops = ", ".join(f"{l} {c:.2f}" for l, c in pred.top_k(args.top_k))
-            lines = [f"{path}: {headline(pred)}  [{tops}]  {pred.duration:.1f} s, {len(pred.windows)} window(s)"]
+            tops = f"  [{'windows averaged: ' if len(pred.windows) > 1 else ''}{tops}]" if tops else ""
+            lines = [f"{path}: {headline(pred)}{tops}  {pred.duration:.1f} s, {len(pred.windows)} window(s)"]
             if args.events:
                 lines.append(format_events(pred))
             if args.windows and len(pred.windows) > 1:
