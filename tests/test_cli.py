@@ -3,6 +3,7 @@ generated dataset in the UrbanSound8K layout; and clear one-line errors."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -262,3 +263,21 @@ def test_freeze_layers_outside_the_network_is_one_clear_error(tmp_path):
         assert r.stderr.strip().splitlines() == ["envaudio train: error: --freeze-layers must be between 0 "
                                                  "and 14 (yamnet has 14 layers)"], r.stderr
     assert not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg makes the MP3")
+def test_predict_a_damaged_mp3_without_decoder_chatter(tmp_path):
+    """libsndfile's mpg123 printed "error: dequantization failed!" and "Illegal Audio-MPEG-Header"
+    notes on stderr: only envaudio's own summary line may be there."""
+    mp3 = tmp_path / "tone.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=3", str(mp3)],
+                   check=True, timeout=60)
+    data = bytearray(mp3.read_bytes())
+    rng = np.random.default_rng(1)
+    for i in range(2000, len(data), 97):  # damage every frame or so, past the header
+        data[i] = int(rng.integers(256))
+    bad = tmp_path / "damaged.mp3"
+    bad.write_bytes(bytes(data))
+    r = run_cli("predict", bad, mp3)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines() == ["envaudio predict: 2 file(s) classified, 0 failed"], r.stderr

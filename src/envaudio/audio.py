@@ -172,9 +172,23 @@ def _require_finite(x: np.ndarray, message: str) -> None:
         raise AudioError(message)
 
 
+def _is_mpeg(head: bytes) -> bool:
+    """An MP3 (an ID3 tag, or an MPEG audio frame's sync word)."""
+    return head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+
+
 def _read_soundfile(data: bytes | None, path: Path | None, sink: _Sink) -> None:
     import soundfile as sf
 
+    if data is not None:
+        head = data[:4]
+    else:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    if _is_mpeg(head) and shutil.which("ffmpeg"):
+        # libsndfile's mpg123 prints its notes on a damaged MP3 straight to stderr (the
+        # process's, not Python's); ffmpeg reads MP3 too, and its messages are kept.
+        raise ValueError("MP3: left to ffmpeg")
     with sf.SoundFile(io.BytesIO(data) if data is not None else str(path)) as f:
         sink.start(f.samplerate)
         frames = max(1, _BLOCK_SAMPLES // f.channels)
