@@ -381,3 +381,49 @@ def test_two_workers_same_results(tmp_path, clean, archive):
         assert a["events"] == b["events"]
         assert np.allclose([w["confidence"] for w in a["windows"]], [w["confidence"] for w in b["windows"]],
                            atol=1e-5)
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def test_kill_9_with_workers_leaves_no_orphans(tmp_path):
+    """--workers 2 killed -9: its worker processes die with it; the re-run completes OUT."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(4):
+        sf.write(src / f"r{i}.flac", noise(40.0, 0.1, seed=i), SR)
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "envaudio.archive", str(src), "--out", str(out), "--workers", "2",
+                          "--format", "json,raven", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and p.poll() is None and not first_output(out):
+            time.sleep(0.01)
+        workers = children_of(p.pid)
+        assert p.poll() is None and workers, "the run ended before it could be killed"
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.1)
+    assert not [w for w in workers if Path(f"/proc/{w}/stat").exists()
+                and (Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")]
+    s = analyze(src, out, "json,raven", workers=2, progress=False)
+    assert s.analysed + s.skipped == 4 and s.analysed >= 1 and not s.errors
+    for i in range(4):
+        assert json.loads((out / f"r{i}.flac.json").read_text())["duration"] == pytest.approx(40.0)
+        assert (out / f"r{i}.flac.selections.txt").read_text().startswith("Selection\tView")
+    assert not list(out.rglob("*.tmp"))
