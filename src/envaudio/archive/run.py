@@ -46,7 +46,7 @@ class Summary:
     errors: list = field(default_factory=list)  # (path, reason), every file in errors.csv
     new_errors: int = 0  # of those, found by this run
     engine: str = "local"
-    workers: int = 1
+    workers: int | None = 1  # None: Ray's default, one actor per CPU of the cluster
 
     @property
     def hours(self) -> float:
@@ -63,7 +63,7 @@ class Summary:
         if self.analysed:
             out.append(f"this run: {self.seconds_this_run / 3600:.3f} h of audio in {self.wall_seconds:.1f} s "
                        f"({self.audio_hours_per_hour:.0f} audio-hours per hour, {self.engine}, "
-                       f"{self.workers} worker(s))")
+                       f"{f'{self.workers} worker(s)' if self.workers else 'an actor per CPU of the cluster'})")
         if self.events_per_class:
             per = ", ".join(f"{k} {v}" for k, v in sorted(self.events_per_class.items(), key=lambda kv: (-kv[1], kv[0])))
             out.append(f"events: {sum(self.events_per_class.values())} ({per})")
@@ -217,7 +217,8 @@ def analyze(src: str | os.PathLike, out: str | os.PathLike, formats=None, *, wor
         raise InputError(f"--model {model_path}: no such model file")
     root, inputs = find_inputs(src)
     out = prepare_out(out)
-    summary = Summary(out=out, files=len(inputs), engine=engine, workers=workers or 1)
+    summary = Summary(out=out, files=len(inputs), engine=engine,
+                      workers=workers or (None if engine == "ray" else 1))
     with OutLock(out):
         remove_temp_files(out)
         config = config_key(file_sha256(model_path), s, TOP_K)
