@@ -8,12 +8,28 @@ in npfeatures.py (numpy) and features.py. Torch-free, so anything may import the
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 
 
+class SavedSettings:
+    """What every front end's settings do: go into a model file and come back out of it."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})  # unknown keys: a newer file
+
+    def key(self) -> str:
+        """Stable text identifying these settings (for the feature cache)."""
+        return settings_key(self)
+
+
 @dataclass(frozen=True)
-class FeatureConfig:
+class FeatureConfig(SavedSettings):
     """What turns a waveform into the model's input. Saved inside every model file,
     so inference always uses exactly the settings the model was trained with. This is the
     CNN's front end (`kind` "logmel")."""
@@ -39,18 +55,6 @@ class FeatureConfig:
     def n_frames(self) -> int:
         return 1 + self.n_samples // self.hop_length
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FeatureConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def key(self) -> str:
-        """Stable text identifying these settings (for the feature cache)."""
-        return settings_key(self)
-
 
 @lru_cache(maxsize=64)
 def settings_key(fe) -> str:
@@ -59,7 +63,7 @@ def settings_key(fe) -> str:
 
 
 @dataclass(frozen=True)
-class YamnetFrontend:
+class YamnetFrontend(SavedSettings):
     """YAMNet's feature settings (saved in every model file that has a YAMNet member)."""
 
     kind: str = "yamnet"
@@ -84,13 +88,3 @@ class YamnetFrontend:
     def n_frames(self) -> int:
         return 1 + (self.n_samples - self.win_length) // self.hop_length
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "YamnetFrontend":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def key(self) -> str:
-        return settings_key(self)

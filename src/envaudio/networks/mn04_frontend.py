@@ -5,7 +5,6 @@ Apart from the network (networks/mn04.py) so that each file stays readable.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -13,11 +12,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..frontends import settings_key
+from ..frontends import SavedSettings
 
 
 @dataclass(frozen=True)
-class Mn04Frontend:
+class Mn04Frontend(SavedSettings):
     """mn04's feature settings, as the network was trained (saved in every model file that
     has an mn04 member)."""
 
@@ -46,17 +45,6 @@ class Mn04Frontend:
     def n_frames(self) -> int:
         # pre-emphasis drops a sample; the centred STFT gives 1 + length // hop frames
         return 1 + (self.n_samples - 1) // self.hop_length
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Mn04Frontend":
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def key(self) -> str:
-        return settings_key(self)
 
 
 def mel_scale(f):
