@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
 import torch
@@ -23,18 +21,7 @@ import torch.nn as nn
 
 from envaudio.networks import NETWORKS, get_network
 
-
-def timed_ms(fn, repeats: int, rounds: int) -> float:
-    fn()
-    per_round = []
-    for _ in range(rounds):
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        per_round.append(statistics.median(times) * 1000)
-    return statistics.median(per_round)
+from bench_inference import timed_ms  # the same timing rule (benchmarks/ is the script's folder)
 
 
 def default_frontend(module):
