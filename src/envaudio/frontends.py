@@ -13,7 +13,12 @@ from functools import lru_cache
 
 
 class SavedSettings:
-    """What every front end's settings do: go into a model file and come back out of it."""
+    """What every front end's settings share: a window length in samples, and a way into a model
+    file and back out."""
+
+    @property
+    def n_samples(self) -> int:  # every front end has a sample_rate and a window duration
+        return int(round(self.sample_rate * self.duration))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -48,10 +53,6 @@ class FeatureConfig(SavedSettings):
     pad_mode: str = "loop"  # short clips: "loop" (repeat) or "zero" (silence)
 
     @property
-    def n_samples(self) -> int:
-        return int(round(self.sample_rate * self.duration))
-
-    @property
     def n_frames(self) -> int:
         return 1 + self.n_samples // self.hop_length
 
@@ -79,10 +80,6 @@ class YamnetFrontend(SavedSettings):
     pad_mode: str = "loop"  # short clips are looped to the window, as for the CNN
     rms_normalize: bool = False  # YAMNet was trained on the input's own level
     rms_target: float = 0.1
-
-    @property
-    def n_samples(self) -> int:
-        return int(round(self.sample_rate * self.duration))
 
     @property
     def n_frames(self) -> int:

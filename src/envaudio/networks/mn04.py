@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import cnn
 from .mn04_frontend import Mn04Frontend, features, kaldi_mel_banks, log_mel, mel_centres  # noqa: F401 (the module API)
 
 NAME = "mn04"
@@ -289,16 +290,9 @@ def param_groups(net: Mn04Classifier, hp) -> list[dict]:
 
 def for_inference(net: Mn04Classifier) -> Mn04Classifier:
     """Eval mode, each BatchNorm folded into its convolution, channels-last for oneDNN:
-    the same outputs to float rounding."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
+    the same outputs to float rounding (the CNN's folding)."""
     net.eval()
-    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
-        layers = list(seq.children())
-        for i, (a, b) in enumerate(zip(layers, layers[1:])):
-            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
-                seq[i], seq[i + 1] = fuse_conv_bn_eval(a, b), nn.Identity()
-    return net.to(memory_format=torch.channels_last)
+    return cnn.for_inference(net)
 
 
 def augment(x: torch.Tensor, y: torch.Tensor, hp, fe: Mn04Frontend):

@@ -38,10 +38,6 @@ class Mn04Frontend(SavedSettings):
     rms_target: float = 0.1
 
     @property
-    def n_samples(self) -> int:
-        return int(round(self.sample_rate * self.duration))
-
-    @property
     def n_frames(self) -> int:
         # pre-emphasis drops a sample; the centred STFT gives 1 + length // hop frames
         return 1 + (self.n_samples - 1) // self.hop_length
