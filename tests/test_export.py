@@ -167,3 +167,46 @@ def test_int8_export_reports_the_accuracy_change(mixed_path, tiny_dataset, tmp_p
     # without data the change is not measured, and it says so
     r = run_cli("export", mixed_path, "--out", tmp_path / "q2", "--int8")
     assert r.returncode == 0 and "accuracy change not measured" in r.stderr
+
+
+def test_an_mn04_member_exports_with_numpy_features(tmp_path):
+    """A CNN and an mn04 member (random weights): the export's check passes, and each member
+    file fed by the shipped numpy features gives the PyTorch member's probabilities; the
+    ONNX Runtime backend classifies as torch does."""
+    import torch
+
+    from envaudio.model import member_state
+    from envaudio.networks import create_model, mn04
+
+    torch.manual_seed(4)
+    net = create_model("mn04", len(CLASSES), {})
+    for m in net.modules():  # BatchNorm statistics of a trained network, not the identity
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 2.0)
+    fe = mn04.Mn04Frontend()
+    member = {"network": "mn04", "arch": mn04.default_arch(Settings()), "features": fe.to_dict(),
+              "state": member_state(net)}
+    path = tmp_path / "mn04.pt"
+    save_model(path, model_payload([random_member("cnn", 1), member], CLASSES, {"name": "test"}))
+    out = tmp_path / "export"
+    r = run_cli("export", path, "--format", "onnx", "--out", out)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((out / "model.json").read_text())
+    assert [f["kind"] for f in meta["frontends"]] == ["logmel", "mn04"]
+    assert meta["check"]["max_abs_difference"] <= 1e-4
+
+    ort = onnxcache.onnxruntime()
+    model = load_model(path, backend="torch")
+    x32 = np.stack([tone(300, 4.0, 32000), noise(4.0, 32000), clicks(4.0, 32000)])
+    x22 = np.stack([tone(300, 4.0), noise(4.0), clicks(4.0)])
+    torch_p = model.predict_member_windows(model.featurize({22050: x22, 32000: x32}), engine="torch")
+    feats = npfeatures.features(x32, meta["frontends"][1])
+    assert np.array_equal(feats, mn04.features(x32, fe))
+    p = ort.InferenceSession(str(out / meta["members"][1]["file"])).run(None, {"features": feats})[0]
+    assert np.abs(p - torch_p[1]).max() <= 1e-4
+
+    wave = (tone(440, 9.0) + noise(9.0, amp=0.1)).astype(np.float32)
+    probs = {b: Classifier(load_model(path, backend=b), Settings()).classify_waveform(wave, 22050)
+             for b in ("torch", "onnxruntime")}
+    assert np.abs(probs["torch"].probabilities - probs["onnxruntime"].probabilities).max() <= 1e-4

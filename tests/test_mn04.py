@@ -20,6 +20,7 @@ from conftest import ROOT, SUBSET, noise, tone
 
 PRETRAINED = ROOT.parent / "shared" / "pretrained" / "efficientat-mn04"
 FE = M.Mn04Frontend()
+NP_TORCH_ATOL = 5e-4  # numpy's and torch's float32 front ends, on the normalised log-mel
 HP = SimpleNamespace(learning_rate=1e-3, backbone_lr_scale=0.1, freeze_layers=0, mixup_alpha=0.4,
                      spec_augment=True, time_mask_param=24, freq_mask_param=10, num_time_masks=2,
                      num_freq_masks=2, dropout=0.3)
@@ -101,7 +102,7 @@ def test_feature_function_for_4_s_windows():
     t = torch.from_numpy(waves).requires_grad_()
     xt = M.features(t, FE)
     assert isinstance(xt, torch.Tensor) and xt.dtype == torch.float32 and xt.shape == (3, 128, 400)
-    torch.testing.assert_close(xt.detach(), torch.from_numpy(x), rtol=0, atol=1e-5)
+    torch.testing.assert_close(xt.detach(), torch.from_numpy(x), rtol=0, atol=NP_TORCH_ATOL)
     xt.sum().backward()
     assert t.grad is not None and torch.isfinite(t.grad).all()
     # one window -> one spectrogram; short clips are looped to the window, long ones cut
@@ -112,6 +113,82 @@ def test_feature_function_for_4_s_windows():
     # silence is the floor log(1e-5), normalised
     floor = (math.log(1e-5) + 4.5) / 5
     np.testing.assert_allclose(M.features(np.zeros(128000, np.float32), FE), floor, atol=1e-6)
+
+
+def real_or_generated_clips(tmp_path) -> list[np.ndarray]:
+    """Waveforms at 32 kHz decoded from files: UrbanSound8K clips of several classes and
+    sample rates when the subset is present, else tones, noise and clicks written as WAV at
+    22,050 and 44,100 Hz; each file read and resampled as envaudio reads audio."""
+    from envaudio.audio import load_audio
+
+    names = ["101415-3-0-2.flac", "157867-8-0-0.flac", "100652-3-0-0.flac"]
+    if (SUBSET / "metadata" / "UrbanSound8K.csv").is_file():
+        with open(SUBSET / "metadata" / "UrbanSound8K.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        picks = [r for r in rows if r["slice_file_name"] in names] + rows[::400]
+        paths = [SUBSET / "audio" / f"fold{r['fold']}" / r["slice_file_name"] for r in picks]
+    else:
+        paths = []
+        for i, (sr, x) in enumerate([(22050, tone(440, 4.0, 22050) + noise(4.0, 22050, 0.02)),
+                                     (44100, noise(4.0, 44100, 0.3, seed=1)),
+                                     (22050, np.concatenate([tone(3000, 1.0, 22050), np.zeros(22050, np.float32)]))]):
+            paths.append(tmp_path / f"clip{i}.wav")
+            sf.write(paths[-1], x, sr, subtype="PCM_16")
+    return [load_audio(p, 32000) for p in paths]
+
+
+def test_numpy_and_torch_front_ends_agree_on_real_audio(tmp_path):
+    """npfeatures (inference, the feature cache, exports) and the torch form (training)
+    give the same log-mel, with the length and level handling of `features`."""
+    from envaudio import npfeatures
+
+    clips = real_or_generated_clips(tmp_path)
+    worst = 0.0
+    for fe in (FE, M.Mn04Frontend(duration=3.0, pad_mode="zero", rms_normalize=True)):
+        for wave in clips + [wave[:20000] for wave in clips[:2]]:  # and short ones, looped or padded
+            a = npfeatures.features(wave[None], fe.to_dict())  # the export's form: a plain dict
+            b = M.features(torch.from_numpy(wave[None]), fe).numpy()
+            assert a.shape == b.shape == (1, 128, fe.n_frames) and a.dtype == np.float32
+            worst = max(worst, float(np.abs(a - b).max()))
+            np.testing.assert_array_equal(M.features(wave, fe), a[0])  # arrays go to npfeatures
+    assert worst < NP_TORCH_ATOL, worst
+    # and both are the README's front end (float64, written independently)
+    wave = npfeatures.fix_length(clips[0], FE.n_samples)
+    np.testing.assert_allclose(M.features(wave, FE), reference_log_mel(wave), atol=2e-3)
+
+
+def test_the_mel_banks_have_one_definition():
+    """mn04's torch front end takes its banks from npfeatures (which imports nothing of the
+    package), and npfeatures' grouped products are those banks, zeros left out."""
+    from envaudio import npfeatures
+    from envaudio.networks import mn04_frontend
+
+    assert mn04_frontend.kaldi_mel_banks is npfeatures.kaldi_mel_banks is M.kaldi_mel_banks
+    banks = npfeatures.kaldi_mel_banks(128, 1024, 32000, 0.0, 15000.0)
+    dense = np.zeros((2 * 513, 128), np.float32)
+    for bands, lo, hi, w in npfeatures._kaldi_mel_plan(128, 1024, 32000, 0.0, 15000.0):
+        dense[lo:hi, bands] = w
+    np.testing.assert_array_equal(dense[0::2], banks.T.astype(np.float32))  # the real parts' weights
+    np.testing.assert_array_equal(dense[1::2], banks.T.astype(np.float32))  # the imaginary parts'
+
+
+def test_numpy_features_need_no_torch(tmp_path):
+    """The file an export ships (npfeatures.py alone) computes mn04's input where torch
+    cannot be imported."""
+    import shutil
+    import subprocess
+    import sys
+
+    from envaudio import npfeatures
+
+    shutil.copyfile(npfeatures.__file__, tmp_path / "envaudio_features.py")
+    wave = (tone(1000, 4.0, 32000) + noise(4.0, 32000, 0.05)).astype(np.float32)
+    np.save(tmp_path / "wave.npy", wave)
+    code = ("import sys; sys.modules['torch'] = None; import numpy as np, envaudio_features as f; "
+            f"np.save('out.npy', f.features(np.load('wave.npy')[None], {FE.to_dict()!r}))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), M.features(wave[None], FE))
 
 
 def test_front_end_settings_round_trip_and_registration():

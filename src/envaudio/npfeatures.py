@@ -20,8 +20,16 @@ model.json, or any object with the same attributes):
       log(mel + log_offset); computed in float64 (float32 moved YAMNet's embeddings of a
       pure tone 1.5e-3 from the published reference; float64 keeps them within 7e-4).
       -> (frames, n_mels)
+  kind "mn04" (EfficientAT's): sample_rate 32000, n_fft 1024, win_length 800, hop_length
+      320, n_mels 128, fmin 0, fmax 15000, preemphasis 0.97, log_offset 1e-5, shift 4.5,
+      scale 5. Pre-emphasis x[n] - 0.97 x[n-1] (one sample shorter), centred frames
+      (reflect-padded by n_fft // 2), a symmetric Hann window of win_length samples in the
+      middle of each n_fft frame (as torch.stft places a shorter window), power, Kaldi's
+      mel triangles (1127 ln(1 + f/700), peak 1, no area normalisation, nothing from the
+      Nyquist bin), (log(mel + log_offset) + shift) / scale. -> (n_mels, frames), frames
+      = 1 + (samples - 1) // hop_length
 
-Before either: the window is scaled to RMS `rms_target` if `rms_normalize` (digital
+Before any of them: the window is scaled to RMS `rms_target` if `rms_normalize` (digital
 silence stays silent), then brought to `duration` seconds: longer is cut, shorter is
 repeated ("loop") or padded with zeros ("zero").
 """
@@ -199,6 +207,99 @@ def yamnet_log_mel(waves, fe) -> np.ndarray:
     return out[0] if single else out
 
 
+# ------------------------------------------------------------------ mn04's log-mel (EfficientAT)
+
+def kaldi_mel_scale(f):
+    """Kaldi's mel scale: 1127 ln(1 + f / 700)."""
+    return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def kaldi_mel_scale_inverse(m):
+    return 700.0 * np.expm1(np.asarray(m, dtype=np.float64) / 1127.0)
+
+
+def kaldi_mel_banks(n_mels: int = 128, n_fft: int = 1024, sample_rate: int = 32000,
+                    fmin: float = 0.0, fmax: float = 15000.0) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) float64 triangular filters as Kaldi makes them (without
+    VTLN warping): band i rises from 0 at mel edge i to 1 at edge i + 1 and falls to 0 at
+    edge i + 2, the n_mels + 2 edges evenly spaced in mel from fmin to fmax; each FFT bin k
+    (frequency k * sample_rate / n_fft, k < n_fft / 2) is weighted by the triangle at its
+    mel value; the Nyquist bin gets 0 (the extra zero column). The one definition: mn04's
+    torch front end uses it too."""
+    if fmax <= 0:
+        fmax += sample_rate / 2  # Kaldi's convention: an offset from Nyquist
+    if not 0 <= fmin < fmax <= sample_rate / 2:
+        raise ValueError(f"mel range {fmin}-{fmax} Hz does not fit {sample_rate} Hz audio")
+    edges = np.linspace(kaldi_mel_scale(fmin), kaldi_mel_scale(fmax), n_mels + 2)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    mel = kaldi_mel_scale(np.arange(n_fft // 2) * (sample_rate / n_fft))[None, :]
+    up = (mel - left) / (centre - left)
+    down = (right - mel) / (right - centre)
+    banks = np.maximum(0.0, np.minimum(up, down))
+    return np.pad(banks, ((0, 0), (0, 1)))
+
+
+MEL_GROUPS = 8  # mel bands per matrix product: a group uses only its own bins
+
+
+@lru_cache(maxsize=8)
+def _kaldi_mel_plan(n_mels: int, n_fft: int, sample_rate: int, fmin: float, fmax: float):
+    """The banks as (band slice, first bin, last bin + 1, (bins, bands) float32) groups of
+    neighbouring bands: the low bands are a few bins wide, so the products skip the zeros
+    that make up most of the dense matrix. Each weight is repeated for the spectrum's real
+    and imaginary parts (squared in place, they sum to the power inside the product)."""
+    banks = kaldi_mel_banks(n_mels, n_fft, sample_rate, fmin, fmax)
+    plan = []
+    for g in range(min(MEL_GROUPS, n_mels)):
+        bands = slice(g * n_mels // MEL_GROUPS, (g + 1) * n_mels // MEL_GROUPS)
+        used = np.flatnonzero(banks[bands].any(axis=0))
+        if len(used) == 0:  # bands too narrow to hold a bin stay at 0
+            plan.append((bands, 0, 0, None))
+            continue
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        w = np.repeat(banks[bands, lo:hi].T, 2, axis=0).astype(np.float32)
+        w.flags.writeable = False
+        plan.append((bands, 2 * lo, 2 * hi, w))
+    return tuple(plan)
+
+
+@lru_cache(maxsize=4)
+def symmetric_hann(n: int, dtype: str = "float32") -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / (n - 1))).astype(dtype)
+
+
+def kaldi_log_mel(waves, fe, fixed: bool = True) -> np.ndarray:
+    """kind "mn04": (samples,) or (B, samples) at 32 kHz -> (n_mels, frames) or (B, n_mels,
+    frames) float32, as mn04_frontend.log_mel computes it with torch. One window at a time
+    (its spectra stay in the CPU's cache), float32 throughout: float32 is what torch.stft
+    gives the network in training."""
+    fe = settings_of(fe)
+    rows, batched = _rows(waves, fe, fixed)
+    if rows.shape[-1] < 2:
+        raise ValueError("a waveform needs at least 2 samples")
+    n_fft, win, hop = fe.n_fft, fe.win_length, fe.hop_length
+    n_frames = 1 + (rows.shape[-1] - 1) // hop  # pre-emphasis drops a sample, centring adds one frame
+    window = symmetric_hann(win)
+    start = (n_fft - win) // 2  # torch.stft centres a shorter window in the frame
+    plan = _kaldi_mel_plan(fe.n_mels, n_fft, fe.sample_rate, float(fe.fmin), float(fe.fmax))
+    out = np.zeros((len(rows), n_frames, fe.n_mels), np.float32)
+    k = np.float32(fe.preemphasis)
+    for wave, mel in zip(rows, out):
+        x = np.pad(wave[1:] - k * wave[:-1], n_fft // 2, mode="reflect")
+        frames = np.lib.stride_tricks.sliding_window_view(x, win)[start::hop][:n_frames]
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd levels: callers check finiteness
+            spec = rfft(frames * window, n=n_fft, axis=-1).view(np.float32)  # re, im interleaved
+            np.multiply(spec, spec, out=spec)
+            for bands, lo, hi, w in plan:
+                if w is not None:
+                    np.matmul(spec[:, lo:hi], w, out=mel[:, bands])
+    np.log(out + np.float32(fe.log_offset), out=out)
+    out += np.float32(fe.shift)
+    out /= np.float32(fe.scale)
+    out = np.ascontiguousarray(out.transpose(0, 2, 1))
+    return out if batched else out[0]
+
+
 # ------------------------------------------------------------------ the entry point
 
 def features(windows, fe) -> np.ndarray:
@@ -212,4 +313,6 @@ def features(windows, fe) -> np.ndarray:
         rows, batched = _rows(windows, fe)
         out = yamnet_log_mel(rows, fe)
         return out if batched else out[0]
+    if kind == "mn04":
+        return kaldi_log_mel(windows, fe)
     raise ValueError(f"unknown front end {kind!r}")

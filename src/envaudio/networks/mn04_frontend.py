@@ -1,6 +1,9 @@
 """mn04's front end (EfficientAT's): 32 kHz, pre-emphasis, STFT, 128 Kaldi mel bands, log.
 
-Apart from the network (networks/mn04.py) so that each file stays readable.
+Apart from the network (networks/mn04.py) so that each file stays readable. Two forms of
+one computation: numpy's (npfeatures.kaldi_log_mel, with the mel banks' one definition) for
+arrays, so inference, the feature cache and an ONNX export need no torch for it; torch's
+(`log_mel`) for tensors, on their device and differentiable, for training.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import npfeatures
 from ..frontends import SavedSettings
+from ..npfeatures import kaldi_mel_banks, kaldi_mel_scale, kaldi_mel_scale_inverse  # noqa: F401 (one definition)
 
 
 @dataclass(frozen=True)
@@ -43,39 +48,10 @@ class Mn04Frontend(SavedSettings):
         return 1 + (self.n_samples - 1) // self.hop_length
 
 
-def mel_scale(f):
-    """Kaldi's mel scale: 1127 ln(1 + f / 700)."""
-    return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_scale_inverse(m):
-    return 700.0 * np.expm1(np.asarray(m, dtype=np.float64) / 1127.0)
-
-
-def kaldi_mel_banks(n_mels: int = 128, n_fft: int = 1024, sample_rate: int = 32000,
-                    fmin: float = 0.0, fmax: float = 15000.0) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) float64 triangular filters as Kaldi makes them (without
-    VTLN warping): band i rises from 0 at mel edge i to 1 at edge i + 1 and falls to 0 at
-    edge i + 2, the n_mels + 2 edges evenly spaced in mel from fmin to fmax; each FFT bin k
-    (frequency k * sample_rate / n_fft, k < n_fft / 2) is weighted by the triangle at its
-    mel value; the Nyquist bin gets 0 (the extra zero column)."""
-    if fmax <= 0:
-        fmax += sample_rate / 2  # Kaldi's convention: an offset from Nyquist
-    if not 0 <= fmin < fmax <= sample_rate / 2:
-        raise ValueError(f"mel range {fmin}-{fmax} Hz does not fit {sample_rate} Hz audio")
-    edges = np.linspace(mel_scale(fmin), mel_scale(fmax), n_mels + 2)
-    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    mel = mel_scale(np.arange(n_fft // 2) * (sample_rate / n_fft))[None, :]
-    up = (mel - left) / (centre - left)
-    down = (right - mel) / (right - centre)
-    banks = np.maximum(0.0, np.minimum(up, down))
-    return np.pad(banks, ((0, 0), (0, 1)))
-
-
 def mel_centres(fe: Mn04Frontend = Mn04Frontend()) -> np.ndarray:
     """Centre frequency (Hz) of each band (for axis ticks)."""
-    edges = np.linspace(mel_scale(fe.fmin), mel_scale(fe.fmax), fe.n_mels + 2)
-    return mel_scale_inverse(edges[1:-1])
+    edges = np.linspace(kaldi_mel_scale(fe.fmin), kaldi_mel_scale(fe.fmax), fe.n_mels + 2)
+    return kaldi_mel_scale_inverse(edges[1:-1])
 
 
 @lru_cache(maxsize=8)
@@ -134,18 +110,16 @@ def features(windows, fe: Mn04Frontend = Mn04Frontend()):
     """Windows (B, samples) at 32 kHz -> (B, 128, frames) float32, the network's input: the
     one feature function of mn04 members. Each window is first brought to the front end's
     length (and level, where it asks for it), as the other networks' features do. A numpy
-    array gives a numpy array (the feature cache, the API); a tensor gives a tensor on its
-    device; one window (samples,) gives one (128, frames)."""
-    as_numpy = not isinstance(windows, torch.Tensor)
-    x = torch.from_numpy(np.asarray(windows, dtype=np.float32)) if as_numpy else windows.float()
+    array gives a numpy array, computed by npfeatures (the feature cache, the API); a tensor
+    gives a tensor on its device, differentiable; one window (samples,) gives one
+    (128, frames)."""
+    if not isinstance(windows, torch.Tensor):
+        return npfeatures.kaldi_log_mel(windows, fe)
+    x = windows.float()
     batched = x.dim() == 2
     if not batched:
         x = x.reshape(1, -1)
     if fe.rms_normalize:
         x = _rms_normalize(x, fe.rms_target)
-    x = _fix_length(x, fe.n_samples, fe.pad_mode)
-    with torch.set_grad_enabled(not as_numpy and torch.is_grad_enabled()):
-        out = log_mel(x, fe)
-    if not batched:
-        out = out[0]
-    return out.numpy() if as_numpy else out
+    out = log_mel(_fix_length(x, fe.n_samples, fe.pad_mode), fe)
+    return out if batched else out[0]
