@@ -6,6 +6,7 @@ and of real UrbanSound8K clips."""
 from __future__ import annotations
 
 import copy
+import json
 import csv
 import math
 from types import SimpleNamespace
@@ -335,3 +336,74 @@ def test_for_inference_keeps_the_pretrained_scores(audioset):
     x = torch.from_numpy(M.features(wave[None], M.Mn04Frontend(duration=10.0)))
     with torch.no_grad():
         torch.testing.assert_close(torch.sigmoid(fast(x)), torch.sigmoid(net(x)), rtol=0, atol=1e-4)
+
+
+# ------------------------------------------------------------------ envaudio train --backbone mn04
+
+def test_train_options_take_mn04_weights(tmp_path):
+    """--pretrained takes mn04's folder or .pt (and picks mn04 by itself), YAMNet keeps its
+    npz, and each misuse is a clear error before any data is read."""
+    from envaudio.errors import DatasetError
+    from envaudio.recipes import LAYERS, MN04, MN04_SMALL
+    from envaudio.settings import Settings
+    from envaudio.training.setup import build_config
+
+    folder = tmp_path / "efficientat-mn04"
+    folder.mkdir()
+    (folder / M.WEIGHTS_FILE).write_bytes(b"weights")  # only its presence is checked here
+    (tmp_path / "yamnet.npz").write_bytes(b"npz")
+    s = Settings(cache_dir=str(tmp_path / "cache"))
+    for given in (dict(backbone="mn04", pretrained=str(folder)), dict(pretrained=str(folder)),
+                  dict(pretrained=str(folder / M.WEIGHTS_FILE))):
+        cfg = build_config({}, settings=s, **given)
+        assert cfg.backbone == "mn04" and cfg.pretrained == given["pretrained"] and cfg.recipe == "full"
+        assert cfg.settings.epochs == MN04["epochs"] and cfg.hyperparameters()["backbone"] == "mn04"
+    cfg = build_config({}, pretrained=str(folder), clips_per_class=15, settings=s)
+    assert cfg.recipe == "small" and cfg.settings.freeze_layers == MN04_SMALL["freeze_layers"]
+    assert build_config({}, pretrained=str(tmp_path / "yamnet.npz"), settings=s).backbone == "yamnet"
+    assert LAYERS["mn04"] == M.N_LAYERS == len(M.Mn04Classifier().features)
+    for given, message in [
+        (dict(backbone="mn04"), "--backbone mn04 needs --pretrained PATH"),
+        (dict(backbone="mn04", pretrained=str(tmp_path / "yamnet.npz")), "--backbone mn04 takes"),
+        (dict(backbone="mn04", pretrained=str(tmp_path)), "pretrained weights not found"),  # no .pt in it
+        (dict(backbone="yamnet", pretrained=str(folder)), "pretrained weights not found"),
+        (dict(backbone="cnn", recipe="small"), "--recipe small is for fine-tuning YAMNet or mn04"),
+    ]:
+        with pytest.raises(DatasetError, match=message):
+            build_config({}, settings=s, **given)
+    with pytest.raises(DatasetError, match="between 0 and 17"):
+        build_config({"freeze_layers": 18}, backbone="mn04", pretrained=str(folder), settings=s)
+
+
+def test_train_fine_tunes_mn04_and_predict_runs_the_model(pretrained, tmp_path):
+    """The real command on generated audio (3 classes x 4 clips, the small-data recipe,
+    1 epoch): layers 1-12 keep AudioSet's weights, the rest learned, and the model file
+    classifies a WAV with `envaudio predict`."""
+    from conftest import CUSTOM_CLASSES, make_custom_sound, run_cli, write_class_folders
+    from envaudio.loading import load_model
+
+    data = write_class_folders(tmp_path / "data", per_class=4)
+    out = tmp_path / "m.pt"
+    r = run_cli("train", "--data-root", data, "--backbone", "mn04", "--pretrained", pretrained,
+                "--epochs", "1", "--val-split", "0", "--out", out, "--quiet",
+                env={"ENVAUDIO_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    assert "recipe: small (mn04 layers 1-12 frozen" in r.stdout
+    card = json.loads((tmp_path / "m.pt.card.json").read_text())
+    assert card["train_config"]["backbone"] == "mn04" and card["train_config"]["recipe"] == "small"
+    payload = torch.load(out, weights_only=True)
+    member = payload["members"][0]
+    assert member["network"] == "mn04" and member["features"]["kind"] == "mn04"
+    sd = torch.load(pretrained / M.WEIGHTS_FILE, weights_only=True)
+    state = member["state"]
+    assert torch.equal(state["features.5.block.0.0.weight"].float(), sd["features.5.block.0.0.weight"])  # frozen
+    assert not torch.equal(state["features.16.0.weight"].float(), sd["features.16.0.weight"])  # tuned
+    assert state["classifier.5.weight"].shape == (len(CUSTOM_CLASSES), M.HIDDEN)
+
+    model = load_model(out)
+    assert model.labels == sorted(CUSTOM_CLASSES) and model.members[0].network == "mn04"
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, make_custom_sound(0, 5.0, 44100, 7), 44100)
+    r = run_cli("predict", wav, "--model", out)
+    assert r.returncode == 0, r.stderr
+    assert any(label in r.stdout for label in CUSTOM_CLASSES), r.stdout

@@ -33,7 +33,16 @@ are read at training time only: the model file is self-contained."""
 
 
 def _yamnet(name: str, small: bool = False):
-    return recipes.recipe("yamnet", small).get(name, getattr(get_settings(), name))
+    return _of("yamnet", name, small)
+
+
+def _of(backbone: str, name: str, small: bool = False):
+    return recipes.recipe(backbone, small).get(name, getattr(get_settings(), name))
+
+
+def _small(backbone: str) -> str:
+    return (f"{backbone}: layers 1-{_of(backbone, 'freeze_layers', True)} of {recipes.LAYERS[backbone]} frozen, "
+            f"{_of(backbone, 'epochs', True)} epochs, batch {_of(backbone, 'batch_size', True)}")
 
 
 def add_parser(sub) -> None:
@@ -57,35 +66,37 @@ def add_parser(sub) -> None:
                    help="cross-validation: each fold tests once, the next validates, the rest train; "
                         "over the data's folds, or K stratified folds for data without folds")
     p.add_argument("--recipe", choices=("auto", "full", "small"), default="auto",
-                   help="YAMNet fine-tuning: full (all layers, keep the best epoch) or small (layers "
-                        f"1-{_yamnet('freeze_layers', True)} frozen, {_yamnet('epochs', True)} epochs, batch "
-                        f"{_yamnet('batch_size', True)}); auto: small below "
+                   help="fine-tuning YAMNet or mn04: full (all layers, keep the best epoch) or small "
+                        f"({_small('yamnet')}; {_small('mn04')}); auto: small below "
                         f"{s.small_data_clips_per_class} clips per class (default: %(default)s)")
     p.add_argument("--out", default="artifacts/model.pt", help="model file to write (default: %(default)s)")
     p.add_argument("--run-dir", default=None, help="logs, plots, checkpoints (default: next to --out)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     # Defaults: the backbone's recipe (recipes.py) over the settings.
     p.add_argument("--epochs", dest="epochs", type=int, default=None,
-                   help=f"default: cnn {s.epochs}, yamnet {_yamnet('epochs')}")
+                   help=f"default: cnn {s.epochs}, yamnet {_yamnet('epochs')}, mn04 {_of('mn04', 'epochs')}")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help=f"default: {s.batch_size}")
     p.add_argument("--lr", dest="learning_rate", type=float, default=None,
-                   help=f"learning rate (yamnet: of the new head; the pretrained layers learn at "
+                   help=f"learning rate (yamnet, mn04: of the new head; the pretrained layers learn at "
                         f"BACKBONE_LR_SCALE times it, ENVAUDIO_BACKBONE_LR_SCALE, default "
                         f"{_yamnet('backbone_lr_scale'):g}); default: cnn {s.learning_rate:g}, "
-                        f"yamnet {_yamnet('learning_rate'):g}")
+                        f"yamnet {_yamnet('learning_rate'):g}, mn04 {_of('mn04', 'learning_rate'):g}")
     p.add_argument("--patience", dest="patience", type=int, default=None,
                    help="early stopping (epochs without a validation gain) when validating")
     p.add_argument("--seed", dest="seed", type=int, default=None, help=f"default: {s.seed}")
     p.add_argument("--members", type=int, default=1, help="ensemble size (models with different seeds)")
-    p.add_argument("--backbone", choices=("cnn", "yamnet"), default=None,
+    p.add_argument("--backbone", choices=("cnn", "yamnet", "mn04"), default=None,
                    help="cnn: the from-scratch log-mel CNN (default without --pretrained); yamnet: "
-                        "fine-tune AudioSet-pretrained YAMNet (default with --pretrained)")
-    p.add_argument("--pretrained", default=None, metavar="YAMNET_NPZ",
-                   help="YAMNet's AudioSet weights as npz (ENVAUDIO_PRETRAINED); read at training "
-                        "time only, the model file is self-contained")
+                        "fine-tune AudioSet-pretrained YAMNet (default with an npz --pretrained); mn04: "
+                        "fine-tune EfficientAT's AudioSet mn04 (default with its folder or .pt)")
+    p.add_argument("--pretrained", default=None, metavar="WEIGHTS",
+                   help=f"AudioSet weights (ENVAUDIO_PRETRAINED): yamnet: {recipes.WEIGHTS['yamnet']}; "
+                        f"mn04: {recipes.WEIGHTS['mn04']}; read at training time only, the model file is "
+                        "self-contained")
     p.add_argument("--freeze-layers", dest="freeze_layers", type=int, default=None, metavar="N",
-                   help=f"yamnet: layers 1..N of {recipes.LAYERS['yamnet']} keep their pretrained weights "
-                        f"({recipes.LAYERS['yamnet']}: only the new head learns); default {_yamnet('freeze_layers')}")
+                   help=f"yamnet, mn04: layers 1..N of {recipes.LAYERS['yamnet']} (yamnet) or "
+                        f"{recipes.LAYERS['mn04']} (mn04) keep their pretrained weights (all: only the "
+                        f"head learns); default {_yamnet('freeze_layers')}")
     p.add_argument("--width", dest="model_width", type=int, default=None,
                    help=f"cnn: channels of the first conv block (default {s.model_width})")
     p.add_argument("--mixup", dest="mixup_alpha", type=float, default=None,
@@ -139,8 +150,9 @@ def _train(args) -> int:
         print(f"data: {ds.describe()}")
     cfg = _config(args, len(ds.clips) / len(ds.labels))
     s = cfg.settings
-    if main and cfg.backbone == "yamnet":
-        tuned = f"YAMNet layers 1-{s.freeze_layers} frozen" if s.freeze_layers else "all YAMNet layers tuned"
+    if main and cfg.backbone in recipes.LAYERS:
+        name = {"yamnet": "YAMNet"}.get(cfg.backbone, cfg.backbone)
+        tuned = f"{name} layers 1-{s.freeze_layers} frozen" if s.freeze_layers else f"all {name} layers tuned"
         kept = "best epoch kept" if s.keep_best else "last epoch kept"
         print(f"recipe: {cfg.recipe} ({tuned}, {s.epochs} epochs, batch {s.batch_size}, {kept})")
     clips, train_folds, val, test, card = plan_folds(

@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .. import recipes
 from . import cnn
 from .mn04_frontend import Mn04Frontend, features, kaldi_mel_banks, log_mel, mel_centres  # noqa: F401 (the module API)
 
@@ -75,6 +76,7 @@ BLOCKS = [
 ]
 STEM_CHANNELS = 16
 N_LAYERS = 2 + len(BLOCKS)  # features.0 (stem) .. features.16 (last conv), for FREEZE_LAYERS
+assert N_LAYERS == recipes.LAYERS["mn04"]
 
 
 def _act(kind: str | None) -> nn.Module:
@@ -246,11 +248,7 @@ def audioset_labels(path: str | Path) -> list[str]:
 # ------------------------------------------------------------------ the network-module API
 
 Frontend = Mn04Frontend
-# Untuned starting points, YAMNet's (the same kind of pretrained fine-tune).
-RECIPE = {"epochs": 10, "learning_rate": 1e-3, "backbone_lr_scale": 0.1, "patience": 4,
-          "ema_decay": 0.998}
-SMALL_RECIPE = {"epochs": 20, "batch_size": 16, "learning_rate": 1e-3, "backbone_lr_scale": 0.1,
-                "freeze_layers": 12, "keep_best": False, "ema_decay": 0.998}
+RECIPE, SMALL_RECIPE = recipes.MN04, recipes.MN04_SMALL  # recipes.py: read without torch
 
 
 def frontend(settings) -> Mn04Frontend:

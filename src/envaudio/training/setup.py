@@ -19,10 +19,36 @@ from .config import TrainConfig
 def choose_recipe(asked: str, backbone: str, clips_per_class: float, small_below: int) -> str:
     """"full" or "small" (the network's small-data recipe). auto: small for small datasets."""
     if asked == "small" and backbone not in SMALL_RECIPES:
-        raise DatasetError("--recipe small is for fine-tuning YAMNet (give --pretrained)")
+        raise DatasetError("--recipe small is for fine-tuning YAMNet or mn04 (give --pretrained)")
     if asked == "auto":
         return "small" if backbone in SMALL_RECIPES and clips_per_class < small_below else "full"
     return asked
+
+
+def backbone_of(pretrained: str) -> str:
+    """The network whose weights --pretrained names: mn04's folder or .pt, else YAMNet's npz."""
+    path = Path(pretrained)
+    return "mn04" if path.is_dir() or path.suffix == ".pt" else "yamnet"
+
+
+def check_pretrained(backbone: str, pretrained: str | None) -> None:
+    """The weights a pretrained network needs, there and of its kind (read when training
+    starts; nothing is downloaded)."""
+    if backbone not in recipes.LAYERS:
+        return
+    if not pretrained:
+        raise DatasetError(f"--backbone {backbone} needs --pretrained PATH ({recipes.WEIGHTS[backbone]}; "
+                           "nothing is downloaded)")
+    path = Path(pretrained)
+    if backbone == "mn04":
+        from ..networks.mn04 import WEIGHTS_FILE
+
+        if path.suffix == ".npz":
+            raise DatasetError(f"--backbone mn04 takes {recipes.WEIGHTS['mn04']}, not {path.name}")
+        if path.is_dir():
+            path = path / WEIGHTS_FILE
+    if not path.is_file():
+        raise DatasetError(f"pretrained weights not found: {path}")
 
 
 def build_config(overrides: dict, *, backbone: str | None = None, pretrained: str | None = None,
@@ -33,12 +59,8 @@ def build_config(overrides: dict, *, backbone: str | None = None, pretrained: st
     (ENVAUDIO_*), then `overrides` (settings names, e.g. from the command line)."""
     s = settings or get_settings()
     pretrained = pretrained or s.pretrained or None
-    backbone = backbone or ("yamnet" if pretrained else "cnn")
-    if backbone == "yamnet" and not pretrained:
-        raise DatasetError("--backbone yamnet needs --pretrained PATH/yamnet.npz (YAMNet's AudioSet "
-                           "weights; nothing is downloaded)")
-    if pretrained and not Path(pretrained).is_file():
-        raise DatasetError(f"pretrained weights not found: {pretrained}")
+    backbone = backbone or (backbone_of(pretrained) if pretrained else "cnn")
+    check_pretrained(backbone, pretrained)
     recipe = choose_recipe(recipe, backbone, clips_per_class, s.small_data_clips_per_class)
     from_env = s.names_in_env()
     s = s.replace(**{k: v for k, v in recipes.recipe(backbone, recipe == "small").items() if k not in from_env})
@@ -50,7 +72,7 @@ def build_config(overrides: dict, *, backbone: str | None = None, pretrained: st
     if s.epochs < 1 or s.batch_size < 1 or members < 1:
         raise DatasetError("--epochs, --batch-size and --members must be at least 1")
     return TrainConfig(settings=s, members=members, device=device, workers=workers, progress=progress,
-                       backbone=backbone, pretrained=pretrained if backbone == "yamnet" else None,
+                       backbone=backbone, pretrained=pretrained if backbone in recipes.LAYERS else None,
                        recipe=recipe)
 
 
