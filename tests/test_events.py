@@ -196,10 +196,14 @@ def test_cli_events_table_json_and_csv(tmp_path):
     r = run_cli("predict", d, "--events", env=env)
     assert r.returncode == 0, r.stderr
     a, b = r.stdout.split(str(d / "b-silent.wav"))
-    assert "sound event(s)" in a and "start" in a and "confidence" in a
+    assert "start" in a and "confidence" in a
     assert "nothing heard (silence, -120 dBFS)" in b and "no events (silence" in b
     r = run_cli("predict", d, "--json", "-", env=env)
     res = json.loads(r.stdout)
+    # the line leads with the answer (/predict's top_prediction) and its own confidence
+    top, heard = res[0]["top_prediction"], res[0]["heard"]
+    assert a.startswith(f"{d / 'a-bursts.wav'}: {top['label']} {heard[0]['seconds']:.1f} s "
+                        f"({top['confidence']:.2f})"), a
     assert [x["verdict"] for x in res] == ["sound", "silence"]
     ev = res[0]["events"]
     assert ev and abs(ev[0]["start"] - 3.0) <= 1.0 and abs(ev[-1]["end"] - 7.0) <= 1.0
@@ -229,27 +233,32 @@ def test_a_horn_that_only_one_window_names_is_not_outvoted():
 
 
 def test_real_horn_inside_real_street_music(clf):
-    """20 s of a real street-music clip with 1 s of a real car horn mixed in at 10 s: if
-    any analysis window names the horn, the events report it there, inside the music."""
-    from envaudio.windows import cut_at
-
+    """A real car horn mixed into 20 s of real street music at 10 s is reported there,
+    inside the music. The horn (its loudest second, repeated) is made as short and the
+    music as loud as this model still hears it: the first of a ladder of mixes in which
+    any window names it. None at all fails: a check that stopped running when the model
+    changed would be no check. (The rule for a horn only one window names is tested on
+    known numbers above.)"""
     sr = clf.sample_rate
     music = np.tile(load_audio(EXAMPLES / "108041-9-0-2.flac", sr), 6)[:20 * sr]
-    music = music * (0.05 / np.sqrt(np.mean(music ** 2)))
     horn = load_audio(EXAMPLES / "24074-1-0-0.flac", sr)
     i = max(0, int(np.argmax(np.abs(horn))) - sr // 4)
-    horn = horn[i:i + sr] * (0.2 / np.sqrt(np.mean(horn[i:i + sr] ** 2)))
-    x = music.copy()
-    x[10 * sr:10 * sr + len(horn)] += horn
-    waves = clf.at_model_rates(x, sr)
-    starts, _ = clf.window_starts(waves)
-    probs = clf.model.predict_windows(clf.model.featurize(cut_at(waves, starts, clf.window_seconds)))
-    if "car_horn" not in {clf.labels[k] for k in probs.argmax(axis=1)}:
-        pytest.skip("this model names the horn in no analysis window (a YAMNet held out from fold 1 did)")
-    ev = clf.classify_waveform(x, sr).events
-    horns = [e for e in ev if e.label == "car_horn"]
-    assert horns and abs(horns[0].start - 10.0) <= 1.0 and abs(horns[0].end - 11.0) <= 1.0, ev
-    assert any(e.label != "car_horn" and e.start <= horns[0].start and e.end >= horns[0].end for e in ev), ev
+    honk = horn[i:i + sr]
+    tried = []
+    for seconds, music_rms in [(1, 0.05), (1, 0.02), (2, 0.05), (2, 0.02), (2, 0.01)]:
+        h = np.tile(honk, seconds)
+        x = music * (music_rms / np.sqrt(np.mean(music ** 2)))
+        x[10 * sr:10 * sr + len(h)] += h * (0.2 / np.sqrt(np.mean(h ** 2)))
+        pred = clf.classify_waveform(x, sr)
+        horns = [e for e in pred.events if e.label == "car_horn"]
+        tried.append((seconds, music_rms, [w.label for w in pred.windows], pred.events))
+        if horns or any(w.label == "car_horn" for w in pred.windows):  # heard: the events say where
+            assert horns, f"a window names the horn but no event does: {pred.events}"
+            assert abs(horns[0].start - 10) <= 1.0 and abs(horns[0].end - (10 + seconds)) <= 1.0, tried[-1]
+            assert any(e.label != "car_horn" and e.start <= horns[0].start and e.end >= horns[0].end
+                       for e in pred.events), tried[-1]
+            return
+    pytest.fail(f"the model names the horn in no mix, not even 2 s of it over music 26 dB down: {tried}")
 
 
 # ------------------------------------------------------------------ issue #21: honest answers
@@ -356,3 +365,30 @@ def test_heard_longest_first():
     assert [(x.label, x.seconds) for x in h] == [("music", 20), ("dog", 5), ("horn", 1)]
     assert h[1].peak_confidence == 0.8 and h[1].confidence == pytest.approx((0.6 * 2 + 0.8 * 3) / 5)
     assert set(h[0].to_dict()) == {"label", "seconds", "peak_confidence", "confidence"}
+
+
+# ------------------------------------------------------------------ issue #30: one answer
+
+def test_python_leads_with_the_answer_and_names_the_average(clf):
+    """`Prediction.top_prediction` is the answer /predict gives (the class heard longest);
+    the windows' average is `average_label`, and `top_label` still works, warning that it
+    is that average, not the answer."""
+    sr = clf.sample_rate
+    parts = []
+    for f in ["102871-8-0-0.flac", "100652-3-0-0.flac", "104817-4-0-0.flac"]:
+        parts += [load_audio(EXAMPLES / f, sr), np.zeros(2 * sr, np.float32)]
+    pred = clf.classify_waveform(np.concatenate(parts), sr)
+    d = pred.to_dict()
+    top = pred.top_prediction
+    assert top is pred.heard[0] and pred.top_prediction_reason is None
+    assert d["top_prediction"] == {"label": top.label, "confidence": top.confidence}
+    assert repr(pred).startswith(f"Prediction(top_prediction={top.label!r} ({top.confidence:.2f}, "), repr(pred)
+    assert pred.average_label == clf.labels[int(np.argmax(pred.probabilities))]
+    assert pred.top_k(1)[0] == (pred.average_label, pred.average_confidence)
+    with pytest.warns(DeprecationWarning, match="windows' average, not the answer"):
+        assert pred.top_label == pred.average_label
+    with pytest.warns(DeprecationWarning):
+        assert pred.top_confidence == pred.average_confidence
+    silent = clf.classify_waveform(np.zeros(5 * sr, np.float32), sr)
+    assert silent.top_prediction is None and silent.top_prediction_reason == "silence"
+    assert repr(silent).startswith("Prediction(top_prediction=None (silence), verdict='silence'")

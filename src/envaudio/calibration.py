@@ -113,7 +113,8 @@ def heldout_predictions(spec: str, labels: list[str], clips, settings, workers: 
 
 def ood_rates(model_path: Path, ood_dir: str, settings) -> dict:
     """What the calibrated model says of audio of none of its classes: the share of
-    files with each verdict, by kind (the file name's part before the first '-')."""
+    files with each verdict, by kind (the file name's part before the first '-'), and
+    the answers (`top_prediction`, what a user is told) of the files called "sound"."""
     files = audio_files([ood_dir])
     clf = Classifier(load_model(model_path), settings)
     verdicts, kinds, tops = [], [], Counter()
@@ -122,7 +123,7 @@ def ood_rates(model_path: Path, ood_dir: str, settings) -> dict:
         verdicts.append(pred.verdict)
         kinds.append(f.stem.split("-")[0])
         if pred.verdict == "sound":
-            tops[pred.top_label] += 1
+            tops[pred.top_prediction.label] += 1
     by_kind = {k: {"n": kinds.count(k),
                    "unknown_rate": sum(v == "unknown" for v, kk in zip(verdicts, kinds) if kk == k) / kinds.count(k)}
                for k in sorted(set(kinds))}

@@ -3,14 +3,17 @@
     from envaudio import load_classifier
     clf = load_classifier()            # the bundled model
     result = clf.classify_file("street.wav")
-    result.top_label, result.top_k(3), result.windows
-    result.verdict, result.events     # "sound" | "silence" | "unknown"; [Event(label, start, end, confidence)]
-    result.heard, result.top_prediction  # the classes heard, longest first; the longest (or None)
+    result.top_prediction           # the answer: Heard(label, seconds, ...) heard longest, or None
+    result.top_prediction_reason    # why None: "silence" or "nothing heard confidently"
+    result.heard, result.events     # every class heard, longest first; what was heard when
+    result.verdict                  # "sound" | "silence" | "unknown"
+    result.windows, result.top_k(3) # per-window guesses; the windows' average's best guesses
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +73,10 @@ def file_answer(verdict: str, heard: list[Heard]) -> tuple[Heard | None, str | N
 
 @dataclass
 class WindowResult:
+    """One analysis window: its best class and the window's verdict. `label` is the
+    window's guess whatever its verdict (an "unknown" window keeps it, greyed), so a
+    timeline or CSV row must read `verdict` beside it."""
+
     start: float  # seconds
     end: float
     label: str | None  # the best class; None where the window is silent
@@ -78,8 +85,18 @@ class WindowResult:
     verdict: str = "sound"  # "sound", "silence" (no label) or "unknown" (not sure)
 
 
-@dataclass
+@dataclass(repr=False)
 class Prediction:
+    """What a recording holds. **The answer is `top_prediction`**: the class heard longest
+    (the first of `heard`), or None with `top_prediction_reason`. It is what the REST API,
+    the command line and the web app give as the result, so every face says one thing.
+
+    The windows' average (`probabilities`, `average_label`, `top_k`) is a different
+    thing: the mean of every window's probabilities. For a clip of one sound the two
+    agree; for a file of several sounds the average can name a class heard nowhere, or a
+    class no window was sure of, so it is kept under its own name, as a secondary figure
+    (and as the benchmark's protocol, see docs/usage.md)."""
+
     labels: list[str]
     probabilities: np.ndarray  # (n_classes,), averaged over windows
     windows: list[WindowResult]
@@ -102,21 +119,47 @@ class Prediction:
         return file_answer(self.verdict, self.heard)[1]
 
     @property
-    def top_label(self) -> str:
-        """The best guess of the windows' mean probabilities (whatever the verdict; the
-        answer for a person is `top_prediction`)."""
+    def average_label(self) -> str:
+        """The best class of the windows' mean probabilities, whatever the verdict: not
+        the answer (`top_prediction`), which can differ for a file of several sounds."""
         return self.labels[int(np.argmax(self.probabilities))]
 
     @property
-    def top_confidence(self) -> float:
+    def average_confidence(self) -> float:
+        """`average_label`'s mean probability."""
         return float(np.max(self.probabilities))
 
+    @property
+    def top_label(self) -> str:
+        """Deprecated: the windows' average's best class under a name that reads as the
+        answer. Use `top_prediction` (the answer) or `average_label` (this)."""
+        _deprecated("top_label", "average_label")
+        return self.average_label
+
+    @property
+    def top_confidence(self) -> float:
+        """Deprecated: `average_confidence`."""
+        _deprecated("top_confidence", "average_confidence")
+        return self.average_confidence
+
     def top_k(self, k: int = 3) -> list[tuple[str, float]]:
-        """The k best guesses of the windows' mean probabilities; none for silence."""
+        """The k best guesses of the windows' mean probabilities (the API's `top_k`);
+        none for silence. Guesses, not the answer: see `top_prediction`."""
         if self.verdict == "silence":
             return []
         order = np.argsort(-self.probabilities)[: max(1, k)]
         return [(self.labels[i], float(self.probabilities[i])) for i in order]
+
+    def __repr__(self) -> str:
+        # The answer first: a repr that opened with the probabilities array read as if
+        # the average were the result.
+        top = self.top_prediction
+        answer = (f"{top.label!r} ({top.confidence:.2f}, {top.seconds:.1f} s)" if top
+                  else f"None ({self.top_prediction_reason})")
+        heard = ", ".join(f"{h.label} {h.seconds:.1f} s" for h in self.heard)
+        return (f"Prediction(top_prediction={answer}, verdict={self.verdict!r}, heard=[{heard}], "
+                f"events={len(self.events)}, duration={self.duration:.2f}, windows={len(self.windows)}, "
+                f"average_label={self.average_label!r})")
 
     def to_dict(self, top_k: int = 3, include_windows: bool = True) -> dict:
         top, reason = file_answer(self.verdict, self.heard)
@@ -138,6 +181,12 @@ class Prediction:
                 for w in self.windows
             ]
         return d
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(f"Prediction.{old} is the windows' average, not the answer: use "
+                  f"Prediction.top_prediction for the answer, or Prediction.{new} for this",
+                  DeprecationWarning, stacklevel=3)
 
 
 class Classifier:
@@ -286,4 +335,4 @@ class Classifier:
 
 def load_classifier(model_path: str | os.PathLike | None = None, settings: Settings | None = None) -> Classifier:
     settings = settings or get_settings()
-    return Classifier(load_model(model_path or settings.model_path, settings.inference_backend), settings)
+    return Classifier(load_model(settings.model_file(model_path), settings.inference_backend, settings), settings)

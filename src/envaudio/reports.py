@@ -7,19 +7,29 @@ import sys
 
 
 def headline(pred) -> str:
-    """One line for a person: the sounds heard, or that nothing (recognisable) was."""
-    if pred.verdict == "silence":
-        return f"nothing heard (silence, {pred.level_dbfs:.0f} dBFS)"
-    if pred.verdict == "unknown":
-        return f"not sure (best guess {pred.top_label} {pred.top_confidence:.2f})"
-    heard = pred.heard
-    if len(pred.windows) <= 1 and len(heard) == 1:
-        return f"{heard[0].label} ({pred.top_confidence:.2f})"
-    if not heard:
-        return f"nothing heard confidently (best guess {pred.top_label} {pred.top_confidence:.2f})"
-    # The classes heard, longest first, with their time: the file's answer is the first.
-    return (f"{len(pred.events)} sound event(s): "
-            + ", ".join(f"{h.label} {h.seconds:.1f} s" for h in heard))
+    """One line for a person, the answer first: the class heard longest (the API's
+    `top_prediction`) with its confidence, then the other classes heard; or why there is
+    none. The windows' average is not the answer; it is printed apart, in brackets."""
+    top = pred.top_prediction
+    if top is None:
+        if pred.verdict == "silence":
+            return f"nothing heard (silence, {pred.level_dbfs:.0f} dBFS)"
+        # not sure: no class was heard confidently; the average's best guess, said as such
+        return f"not sure: {pred.top_prediction_reason} (best guess {pred.average_label} {pred.average_confidence:.2f})"
+    if len(pred.windows) <= 1 and len(pred.heard) == 1:
+        return f"{top.label} ({top.confidence:.2f})"
+    line = f"{top.label} {top.seconds:.1f} s ({top.confidence:.2f})"
+    others = pred.heard[1:]
+    return line + ("; also " + ", ".join(f"{h.label} {h.seconds:.1f} s" for h in others) if others else "")
+
+
+def window_line(w) -> str:
+    """A window of the timeline as the web app says it: its class, "not sure, best
+    guess X" below the unknown threshold, or "silence"."""
+    if w.verdict == "silence" or w.label is None:
+        return f"    {w.start:7.1f}-{w.end:7.1f} s  silence"
+    guess = f"{w.label} ({w.confidence:.2f})"
+    return f"    {w.start:7.1f}-{w.end:7.1f} s  {'not sure, best guess ' if w.verdict == 'unknown' else ''}{guess}"
 
 
 def format_events(pred) -> str:
@@ -51,18 +61,21 @@ def write_events_csv(results: list[dict], out: str) -> None:
 
 
 def write_predictions_csv(results: list[dict], labels: list[str], out: str) -> None:
-    """One row per window (a short file has one window), with every class's probability."""
+    """One row per window (a short file has one window), with every class's probability.
+    `verdict` is the window's ("sound", "unknown": the label is a guess under the
+    threshold, "silence": no label), as the JSON and the web app say it."""
     f = sys.stdout if out == "-" else open(out, "w", newline="")
     try:
         w = csv.writer(f)
-        w.writerow(["file", "window_start", "window_end", "label", "confidence", *labels, "error"])
+        w.writerow(["file", "window_start", "window_end", "label", "confidence", "verdict", *labels, "error"])
         for r in results:
             if "error" in r:
-                w.writerow([r["file"], "", "", "", "", *[""] * len(labels), r["error"]])
+                w.writerow([r["file"], "", "", "", "", "", *[""] * len(labels), r["error"]])
                 continue
             for win in r["windows"]:
                 w.writerow([r["file"], win["window_start"], win["window_end"], win["label"],
-                            f"{win['confidence']:.4f}", *[f"{win['probabilities'][l]:.4f}" for l in labels], ""])
+                            f"{win['confidence']:.4f}", win["verdict"],
+                            *[f"{win['probabilities'][l]:.4f}" for l in labels], ""])
     finally:
         if f is not sys.stdout:
             f.close()

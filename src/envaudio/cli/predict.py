@@ -30,7 +30,7 @@ def run(args) -> int:
 
     from ..fileio import audio_files
     from ..predict import load_classifier
-    from ..reports import format_events, headline, write_events_csv, write_predictions_csv
+    from ..reports import format_events, headline, window_line, write_events_csv, write_predictions_csv
 
     if args.top_k < 1:
         raise DatasetError("--top-k must be at least 1")
@@ -53,13 +53,12 @@ def run(args) -> int:
             continue
         results.append({"file": str(path), **pred.to_dict(args.top_k)})
         if not to_stdout:
-            tops = ", ".join(f"{l} {c:.2f}" for l, c in pred.top_k(args.top_k))
-            tops = f"  [{'windows averaged: ' if len(pred.windows) > 1 else ''}{tops}]" if tops else ""
-            lines = [f"{path}: {headline(pred)}{tops}  {pred.duration:.1f} s, {len(pred.windows)} window(s)"]
+            lines = [f"{path}: {headline(pred)}{_guesses(pred, args.top_k)}  "
+                     f"{pred.duration:.1f} s, {len(pred.windows)} window(s)"]
             if args.events:
                 lines.append(format_events(pred))
             if args.windows and len(pred.windows) > 1:
-                lines += [f"    {w.start:7.1f}-{w.end:7.1f} s  {w.label} ({w.confidence:.2f})" for w in pred.windows]
+                lines += [window_line(w) for w in pred.windows]
             tqdm.write("\n".join(lines))
     if args.json_out:
         text = json.dumps(results, indent=1)
@@ -75,6 +74,15 @@ def run(args) -> int:
     if len(files) > 1 or failed or skipped:
         print(_summary(len(files) - failed, failed, skipped), file=sys.stderr)
     return 1 if failed else 0
+
+
+def _guesses(pred, k: int) -> str:
+    """The windows' average's best guesses, bracketed after the answer and named for what
+    they are (a file's average can rank first a class heard in none of its events)."""
+    tops = ", ".join(f"{l} {c:.2f}" for l, c in pred.top_k(k))
+    if not tops:
+        return ""
+    return f"  [{'windows averaged' if len(pred.windows) > 1 else 'top ' + str(k)}: {tops}]"
 
 
 def _summary(done: int, failed: int, skipped: list[Path]) -> str:
