@@ -607,3 +607,43 @@ def test_openapi_documents_the_answer_fields(client):
         assert props[name].get("description"), name
     heard = spec["components"]["schemas"]["HeardClass"]["properties"]
     assert {"label", "seconds", "peak_confidence"} <= set(heard)
+
+
+# ---- issue #30: one answer everywhere -----------------------------------------------------
+
+@pytest.mark.parametrize("threshold", [None, "0.999"])
+def test_python_rest_and_the_command_line_give_one_answer(classifier, tmp_path, threshold):
+    """A file of several real sounds (and, with an unknown threshold no window reaches, one
+    of none heard confidently): the Python API's `top_prediction`, /predict's and the
+    command line's (its JSON and the first words of its line) are one answer."""
+    from envaudio.audio import load_audio
+    from conftest import EXAMPLES, run_cli
+
+    sr = classifier.sample_rate
+    parts = [np.zeros(sr, np.float32)]
+    for f in ["108041-9-0-2.flac", "102871-8-0-0.flac", "100652-3-0-0.flac", "104817-4-0-0.flac"]:
+        parts += [load_audio(EXAMPLES / f, sr), np.zeros(sr, np.float32)]
+    path = tmp_path / "several.wav"
+    path.write_bytes(wav(np.concatenate(parts), sr))
+    clf = classifier if threshold is None else load_classifier(
+        settings=classifier.settings.replace(unknown_threshold=float(threshold)))
+    pred = clf.classify_file(path)
+    with make_client(clf) as c:
+        rest = post_file(c, path.read_bytes(), reduce_payload=True).json()
+    env = {} if threshold is None else {"ENVAUDIO_UNKNOWN_THRESHOLD": threshold}
+    cli_json = json.loads(run_cli("predict", path, "--json", "-", env=env).stdout)[0]
+    line = run_cli("predict", path, env=env).stdout.splitlines()[0].removeprefix(f"{path}: ")
+    top = pred.top_prediction
+    if threshold is None:
+        assert top is not None and pred.verdict == "sound"
+        answer = {"label": top.label, "confidence": pytest.approx(top.confidence, abs=1e-4)}
+        assert rest["top_prediction"] == answer and cli_json["top_prediction"] == answer
+        assert line.startswith(f"{top.label} {top.seconds:.1f} s ({top.confidence:.2f})"), line
+    else:
+        assert top is None and pred.top_prediction_reason == "nothing heard confidently"
+        assert rest["top_prediction"] is None and cli_json["top_prediction"] is None
+        assert rest["top_prediction_reason"] == cli_json["top_prediction_reason"] == pred.top_prediction_reason
+        assert line.startswith("not sure: nothing heard confidently (best guess "), line
+    # the windows' average is told apart: bracketed and named, never the line's first words
+    assert f"[windows averaged: {pred.average_label} " in line, line
+    assert [t["label"] for t in rest["top_k"]][0] == pred.average_label

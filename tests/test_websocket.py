@@ -71,6 +71,19 @@ def expect_close(ws, code: int = 1008) -> dict:
     return err
 
 
+def check_window_answer(p: dict) -> None:
+    """A window's answer by /predict's rule (issue #30): its best class when the verdict is
+    "sound", else null with the reason (and no guesses in silence)."""
+    if p["verdict"] == "sound":
+        assert p["top_prediction"]["label"] == p["top_k"][0]["label"], p
+        assert p["top_prediction"]["confidence"] == p["top_k"][0]["confidence"]
+        assert p["top_prediction_reason"] is None
+    else:
+        assert p["top_prediction"] is None, p
+        assert p["top_prediction_reason"] == ("silence" if p["verdict"] == "silence" else "nothing heard confidently")
+        assert (p["top_k"] == []) == (p["verdict"] == "silence"), p
+
+
 # ---- protocol --------------------------------------------------------------------------
 
 def test_ready_message(server):
@@ -98,8 +111,9 @@ def test_cadence_status_then_predictions_every_half_second(server):
         schemas.WsPrediction.model_validate(p)
         assert p["window_start"] == pytest.approx(p["time"] - 4.0) and p["window_end"] == p["time"]
         probs = np.array(list(p["probabilities"].values()))
-        assert abs(probs.sum() - 1) < 1e-3 and p["top_prediction"]["label"] == labels[int(np.argmax(probs))]
-        assert [t["label"] for t in p["top_k"]][0] == p["top_prediction"]["label"] and len(p["top_k"]) == 3
+        assert abs(probs.sum() - 1) < 1e-3 and len(p["top_k"]) == 3
+        assert p["top_k"][0]["label"] == labels[int(np.argmax(probs))]
+        check_window_answer(p)
         sp = p["spectrogram"]
         assert decode_spectrogram(sp).shape == (64, 173) and sp["duration"] == 4.0
         assert 0 < p["compute_ms"] < 1000
@@ -308,3 +322,27 @@ def test_ring_buffer_keeps_the_latest_samples_in_order():
     assert rb.latest().tolist() == list(range(115, 125))
     rb.clear()
     assert rb.latest().size == 0
+
+
+def test_a_windows_answer_is_null_in_silence_and_when_unsure():
+    """Issue #30: the stream's `top_prediction` was never null although its schema allowed
+    it. Silence then noise, on a server whose unknown threshold no window reaches, and on
+    one that is never unsure: "silence", "nothing heard confidently", then a class."""
+    sr = 16000
+    x = np.concatenate([np.zeros(5 * sr, np.float32), noise(5.0, sr, 0.2, seed=3)])
+    seen = {}
+    for threshold, loud in [("0.999", "unknown"), ("1e-6", "sound")]:
+        with ServerProcess(env={"ENVAUDIO_UNKNOWN_THRESHOLD": threshold}) as srv:
+            with ws_connect(srv) as ws:
+                start(ws, sample_rate=sr)
+                send_audio(ws, x, sr // 2)
+                preds = [m for m in collect(ws, 13) if m["type"] == "prediction"]
+        for p in preds:
+            schemas.WsPrediction.model_validate(p)
+            check_window_answer(p)
+        by_time = {p["time"]: p for p in preds}
+        assert by_time[4.5]["verdict"] == "silence" and by_time[4.5]["top_prediction_reason"] == "silence"
+        assert by_time[10.0]["verdict"] == loud
+        seen[threshold] = by_time[10.0]
+    assert seen["0.999"]["top_prediction"] is None and seen["0.999"]["top_k"]
+    assert seen["1e-6"]["top_prediction"]["label"] == seen["0.999"]["top_k"][0]["label"]

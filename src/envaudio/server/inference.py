@@ -70,8 +70,8 @@ def decode_upload(clf: Classifier, settings: Settings, data: bytes,
 
 def scores(labels: list[str], probs: np.ndarray, top_k: int) -> dict:
     """`top_prediction`, `top_k` and `probabilities` of one probability vector, rounded
-    (the stream's window; /predict's file-level `top_prediction` is the class heard
-    longest, see prediction_dict)."""
+    (the stream's window, whose verdict then decides its answer: stream.window_answer;
+    /predict's file-level `top_prediction` is the class heard longest, see prediction_dict)."""
     if not np.isfinite(probs).all():  # e.g. features overflowed on absurdly loud samples
         raise AudioError("the model's output is not finite: the audio's level is out of range")
     order = np.argsort(-probs)[:max(1, top_k)]

@@ -97,9 +97,11 @@ class PredictResponse(_Model):
                                               "or 'nothing heard confidently'; null when there is one")
     heard: list[HeardClass] = Field(description="every class heard as an event, longest first "
                                     "(several sounds in one file)")
-    top_k: list[LabelScore] = Field(description="the best guesses of the windows' mean probabilities, "
-                                    "whatever the verdict (empty for silence)")
-    probabilities: dict[str, float] = Field(description="averaged over the windows")
+    top_k: list[LabelScore] = Field(description="the windows' average's best guesses, whatever the "
+                                    "verdict (empty for silence): not the answer, which is "
+                                    "`top_prediction` (the average of a file of several sounds can "
+                                    "rank first a class heard in none of its events)")
+    probabilities: dict[str, float] = Field(description="the windows' average (see `top_k`)")
     duration: float = Field(description="seconds of audio")
     sample_rate: int = Field(description="the model's sample rate (the audio was resampled to it)")
     windows: list[WindowPrediction] = Field(description="one per analysis window (timeline)")
@@ -237,9 +239,14 @@ class WsPrediction(_Model):
     time: float = Field(description="seconds of audio received (since the start or the last reset)")
     window_start: float
     window_end: float
-    top_prediction: LabelScore | None = Field(description="this window's best class (null: a silent "
-                                              "window names no class)")
-    top_k: list[LabelScore]
+    top_prediction: LabelScore | None = Field(description="this window's answer: its best class when "
+                                              "`verdict` is 'sound'; null in silence or when the best "
+                                              "class is below the unknown threshold (see "
+                                              "`top_prediction_reason`), as /predict's")
+    top_prediction_reason: str | None = Field(None, description="why `top_prediction` is null: 'silence' "
+                                              "or 'nothing heard confidently'; null when there is one")
+    top_k: list[LabelScore] = Field(description="this window's best guesses, whatever the verdict "
+                                    "(empty for silence)")
     probabilities: dict[str, float]
     verdict: str = VERDICT
     level_dbfs: float = Field(description="this window's loudest short-term level, dBFS")

@@ -18,7 +18,7 @@ from ..events import LevelMeter, detect_events, loudest_level, window_verdict
 from ..errors import AudioError
 from ..limits import check_rate
 from ..features import full_scale_db, log_mel_spectrogram, rms_gain_db
-from ..predict import Classifier
+from ..predict import NOTHING_CONFIDENT, Classifier
 from ..settings import Settings
 from .inference import dumps, scores
 from .schemas import STREAM_MAX_RATE, STREAM_MIN_RATE, TOP_K_DEFAULT, StreamConfig, validation_message
@@ -125,6 +125,17 @@ def parse_config(text: str, clf: Classifier) -> StreamConfig:
     return cfg
 
 
+def window_answer(s: dict, verdict: str) -> dict:
+    """The window's answer by /predict's rule: its best class when the verdict is
+    "sound"; null under the unknown threshold or in silence, with the reason, and no
+    guesses for silence (/predict gives none either)."""
+    if verdict == "sound":
+        return {**s, "top_prediction_reason": None}
+    reason = "silence" if verdict == "silence" else NOTHING_CONFIDENT
+    return {**s, "top_prediction": None, "top_prediction_reason": reason,
+            "top_k": [] if verdict == "silence" else s["top_k"]}
+
+
 class StreamSession:
     """One configured stream: buffering, cadence, and the prediction of a window."""
 
@@ -220,13 +231,14 @@ class StreamSession:
         probs, feats = clf.classify_window(waves)
         t = received / self.sr
         level, events = self.recent_events(t, probs)
+        verdict = window_verdict(level, float(probs.max()), self.params)
         msg = {
             "type": "prediction",
             "time": round(t, 6),
             "window_start": round(t - self.window_seconds, 6),
             "window_end": round(t, 6),
-            **scores(clf.labels, probs, self.top_k),
-            "verdict": window_verdict(level, float(probs.max()), self.params),
+            **window_answer(scores(clf.labels, probs, self.top_k), verdict),
+            "verdict": verdict,
             "level_dbfs": round(level, 2),
             "current_dbfs": self.current_dbfs(),
             "events": events,

@@ -12,7 +12,9 @@ Protocol (all server messages are JSON text with a "type"):
    a ring buffer. Until a full window has arrived it sends {"type": "status",
    "buffered_seconds", "window_seconds", "current_dbfs"} (at most one per 0.1 s of audio); from then on,
    every STREAM_HOP_SECONDS of received audio, {"type": "prediction", "time" (seconds
-   received), "window_start", "window_end", "top_prediction", "top_k", "probabilities",
+   received), "window_start", "window_end", "top_prediction" (the window's answer by
+   /predict's rule: its best class, or null with "top_prediction_reason" in silence or
+   under the unknown threshold), "top_k" (its guesses; none in silence), "probabilities",
    "verdict" of this window ("sound", "silence" below SILENCE_DBFS, "unknown" below the
    unknown threshold), "level_dbfs" (this window's loudest short-term level),
    "current_dbfs" (the latest hop's level, for a level meter), "events" (the sound events
