@@ -16,7 +16,7 @@ describe('events', () => {
   it('headline: several sounds, each with its time heard (an API without `heard`: from the events)', () => {
     const r = { verdict: 'sound', events: [ev('drilling', 0, 6), ev('dog_bark', 4, 10)], windows: [{}, {}] }
     const d = describeResult(r)
-    expect(d.title).toBe('2 sounds')
+    expect(d).toMatchObject({ kind: 'sounds', title: 'Drilling', detail: 'Heard longest: 6 s, 80% · 2 sounds in all' })
     expect(d.heard.items.map((h) => [h.label, h.seconds])).toEqual([['drilling', 6], ['dog_bark', 6]])
   })
 
@@ -29,7 +29,7 @@ describe('events', () => {
 
   it('headline: one sound in a short clip is its label', () => {
     const d = describeResult({ verdict: 'sound', events: [ev('siren', 0, 4, 0.9)], windows: [{}] })
-    expect(d).toMatchObject({ kind: 'sound', title: 'Siren', detail: '', confidence: 0.9 })
+    expect(d).toMatchObject({ kind: 'sound', title: 'Siren', detail: '90%', confidence: 0.9 })
   })
 
   it('the event at a time is the shortest one holding it (nested events)', () => {

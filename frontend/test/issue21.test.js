@@ -6,7 +6,7 @@ import { drawSpectrogram, plotInsets } from '../src/lib/draw.js'
 import { displayRange, rangeLut, FLOOR_DBFS, MIN_RANGE_DB } from '../src/lib/spectrogram.js'
 import { buildLut, COLORMAP_ANCHORS } from '../src/lib/colormap.js'
 import { fitLabel, labelCandidates } from '../src/lib/labels.js'
-import { labelRuns, timelineLegend, windowKind } from '../src/lib/timeline.js'
+import { timelineLegend, windowKind } from '../src/lib/timeline.js'
 import { coveredSeconds, describeResult, heardSounds } from '../src/lib/events.js'
 import { cleanDetail, fileErrorMessage, ApiError } from '../src/lib/api.js'
 
@@ -90,8 +90,8 @@ describe('spectrogram colour range: silence looks silent', () => {
 describe('labels that fit', () => {
   const measure = (s) => s.length * 7
   it('offers shorter names, never one letter', () => {
-    expect(labelCandidates('children_playing')).toEqual(['Children playing', 'Children', 'Kids'])
-    expect(labelCandidates('jackhammer')).toEqual(['Jackhammer', 'Jackhmr', 'Jack.'])
+    expect(labelCandidates('children_playing')).toEqual(['Children playing', 'Children'])
+    expect(labelCandidates('jackhammer')).toEqual(['Jackhammer'])
     expect(labelCandidates('siren')).toEqual(['Siren'])
     expect(labelCandidates('Noise burst — long label for the legend')[1]).toBe('Noise')
     expect(labelCandidates('x')).toEqual([])
@@ -103,8 +103,7 @@ describe('labels that fit', () => {
   it('picks the longest name that fits, or none', () => {
     expect(fitLabel('children_playing', 200, measure)).toBe('Children playing')
     expect(fitLabel('children_playing', 60, measure)).toBe('Children')
-    expect(fitLabel('children_playing', 30, measure)).toBe('Kids')
-    expect(fitLabel('children_playing', 20, measure)).toBe('')
+    expect(fitLabel('children_playing', 30, measure)).toBe('')
     expect(fitLabel('siren', 20, measure)).toBe('')
     expect(fitLabel('siren', 0, measure)).toBe('')
   })
@@ -133,16 +132,6 @@ describe('no class colours where nothing was heard', () => {
   })
 })
 
-describe('a compact timeline names runs of windows', () => {
-  it('merges consecutive windows of one name; the room of a run ends where the next starts', () => {
-    const win = (name, start) => ({ name, start, end: start + 4 })
-    const items = [win('siren', 0), win('siren', 2), win('siren', 4), win('dog_bark', 6), win('dog_bark', 8), win('siren', 10)]
-    expect(labelRuns(items, (i) => i.name)).toEqual([
-      { name: 'siren', start: 0, end: 6 }, { name: 'dog_bark', start: 6, end: 10 }, { name: 'siren', start: 10, end: 14 }])
-    expect(labelRuns([], (i) => i.name)).toEqual([])
-  })
-})
-
 describe('what was heard leads', () => {
   const ev = (label, start, end, confidence = 0.8) => ({ label, start, end, confidence })
   it('uses the API\'s heard list (longest first) and not the averaged top prediction', () => {
@@ -155,7 +144,7 @@ describe('what was heard leads', () => {
       windows: [{}, {}],
     }
     const d = describeResult(r)
-    expect(d.title).toBe('2 sounds')
+    expect(d).toMatchObject({ kind: 'sounds', title: 'Siren', label: 'siren' })
     expect(d.heard.source).toBe('heard')
     expect(d.heard.items).toEqual([
       { label: 'siren', seconds: 8, confidence: 0.97 }, { label: 'dog_bark', seconds: 4.5, confidence: 0.88 }])

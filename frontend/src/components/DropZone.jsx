@@ -1,5 +1,5 @@
 import { useRef, useState } from 'react'
-import { formatLimit } from '../lib/format.js'
+import { uploadHint } from '../lib/format.js'
 
 /** "Choose file" button + drag-and-drop area. Any file goes to the server, which
  *  decides whether it is audio (so the error message comes from one place). */
@@ -58,10 +58,7 @@ export function DropZone({ onFile, onRecord, busy, maxUploadMb, maxAudioSeconds 
           </button>
         ) : null}
       </div>
-      <p className="drop-hint">
-        WAV, FLAC, MP3, OGG, M4A…{maxUploadMb ? ` up to ${maxUploadMb} MB` : ''}
-        {maxAudioSeconds ? ` and ${formatLimit(maxAudioSeconds)}` : ''}. Long recordings get a timeline.
-      </p>
+      <p className="drop-hint" data-testid="drop-hint">{uploadHint(maxUploadMb, maxAudioSeconds)}</p>
       <input
         ref={inputRef}
         className="sr-only"

@@ -3,10 +3,9 @@ import { LiveSpectrogramCanvas } from './SpectrogramCanvas.jsx'
 import { TopKList } from './TopKList.jsx'
 import { LevelMeter } from './LevelMeter.jsx'
 import { useNow } from '../hooks/useElementWidth.js'
-import { describePhase, isStale } from '../lib/stream.js'
+import { describePhase, isStale, liveHeadline } from '../lib/stream.js'
 import { classColor, humanizeLabel, topKFromProbabilities } from '../lib/labels.js'
-import { formatPercent } from '../lib/format.js'
-import { formatDbfs, formatSpan } from '../lib/events.js'
+import { formatSpan } from '../lib/events.js'
 
 const BADGE = {
   idle: 'Off',
@@ -17,15 +16,6 @@ const BADGE = {
   streaming: 'Live',
   disconnected: 'Disconnected',
   error: 'Error',
-}
-
-/** What the latest window says: a label, "Nothing heard" or "Not sure". */
-function liveHeadline(pred) {
-  const top = pred?.top_prediction ?? pred?.top_k?.[0]
-  if (!top) return null
-  if (pred.verdict === 'silence') return { kind: 'silence', title: 'Nothing heard', detail: `Level ${formatDbfs(pred.level_dbfs)}` }
-  if (pred.verdict === 'unknown') return { kind: 'unknown', title: 'Not sure', detail: 'Best guesses, greyed:' }
-  return { kind: 'sound', title: humanizeLabel(top.label), detail: formatPercent(top.confidence) }
 }
 
 /** Microphone streaming: controls, connection state, level, live spectrogram and predictions. */

@@ -3,7 +3,7 @@ import { TopKList } from './TopKList.jsx'
 import { SpectrogramCanvas } from './SpectrogramCanvas.jsx'
 import { Timeline } from './Timeline.jsx'
 import { EventTimeline } from './EventTimeline.jsx'
-import { Headline } from './Headline.jsx'
+import { Headline, HeardList } from './Headline.jsx'
 import { useAudioTime } from '../hooks/useAudioTime.js'
 import { sliceSpectrogram } from '../lib/spectrogram.js'
 import { humanizeLabel, topKFromProbabilities } from '../lib/labels.js'
@@ -47,10 +47,8 @@ export function ResultPanel({ status, result, spec, specError, source, labels, s
   const unsure = said?.kind === 'unknown' || said?.kind === 'none'
   const silent = said?.kind === 'silence'
   const winKind = win ? windowKind(win, { verdict: result?.verdict, unknownThreshold }) : null
-  // With the sounds heard listed, the averaged top-k comes second and plain: an average
-  // over a file of 8 sounds can be a ninth one, not heard at all.
-  const guessTitle = unsure ? 'Best guesses (unsure)'
-    : said?.heard ? 'Average over the whole file' : `Top ${result?.top_k?.length ?? 5}, whole file`
+  const several = said?.heard?.items?.length > 1
+  const guesses = result ? (result.top_k ?? topKFromProbabilities(result.probabilities)) : []
 
   return (
     <section className="card result" aria-labelledby="result-title" aria-busy={loading}>
@@ -63,17 +61,37 @@ export function ResultPanel({ status, result, spec, specError, source, labels, s
       </div>
       <AudioPlayer source={source} audioRef={audioRef} />
 
-      <div className="result-grid">
-        <Headline loading={loading} said={said} labels={labels} />
-        {!loading && result && !silent ? (
-          <div className={unsure ? 'guesses unsure' : 'guesses'}>
-            <p className="eyebrow" data-testid="topk-title">{guessTitle}</p>
-            <TopKList items={result.top_k ?? topKFromProbabilities(result.probabilities)} labels={labels}
-              testId="topk" caption={said?.heard ? 'Averaged over the whole file' : 'Most likely sounds'} muted={unsure}
-              plain={Boolean(said?.heard)} />
+      {/* One answer first (the sound heard longest, as the API and the command line give
+          it), then every sound heard; the windows' average only after them, collapsed. */}
+      <div className={`result-grid${several || (unsure && !loading) ? '' : ' single'}`}>
+        <Headline loading={loading} said={said} />
+        {!loading && several ? (
+          <div className="heard-col">
+            <p className="eyebrow">Heard, longest first</p>
+            <HeardList heard={said.heard} labels={labels} />
+          </div>
+        ) : null}
+        {!loading && result && unsure ? (
+          <div className="guesses unsure">
+            <p className="eyebrow" data-testid="topk-title">{windows.length > 1 ? 'Best guesses (not sure), averaged over the windows' : 'Best guesses (not sure)'}</p>
+            <TopKList items={guesses} labels={labels} testId="topk" caption="Most likely sounds" muted />
           </div>
         ) : null}
       </div>
+      {!loading && result && !silent && !unsure && guesses.length ? (
+        <details className="average" data-testid="average">
+          <summary data-testid="topk-title">
+            {windows.length > 1 ? `Average over the ${windows.length} windows` : `Top ${guesses.length} guesses`}
+          </summary>
+          <p className="muted small">
+            {windows.length > 1
+              ? 'The mean of every window’s probabilities: not the result above. A file of several sounds can rank first a sound heard in none of its events.'
+              : 'The model’s probabilities for this clip.'}
+          </p>
+          <TopKList items={guesses} labels={labels} testId="topk"
+            caption={windows.length > 1 ? 'Averaged over the windows' : 'Most likely sounds'} plain />
+        </details>
+      ) : null}
 
       {!loading && result ? (
         <>

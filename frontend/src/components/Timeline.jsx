@@ -1,31 +1,36 @@
 import { useMemo, useRef } from 'react'
-import { labelRuns, layoutTimeline, nextIndexForKey, timelineLegend, windowKind } from '../lib/timeline.js'
-import { classColor, fitLabel, humanizeLabel, textMeasurer } from '../lib/labels.js'
+import { layoutTimeline, nextIndexForKey, stateRows, timelineLegend, windowKind } from '../lib/timeline.js'
+import { classColor, fitLabel, humanizeLabel, labelCandidates, textMeasurer } from '../lib/labels.js'
 import { formatPercent } from '../lib/format.js'
 import { plotInsets } from '../lib/draw.js'
 import { TimeAxis } from './TimeAxis.jsx'
 import { useElementWidth } from '../hooks/useElementWidth.js'
 
 const LANE = 30
-const RUN_ROW = 17 // each of the two names rows of a compact timeline
+const ROW = 24 // a compact timeline's row: one per state, named at its start
+const NAME_MAX_PX = 104 // a row's name: the full one up to this wide, else the short one
 const CHIP_PAD_PX = 12 // .tl-seg's left + right padding
 const CHIP_FONT = "650 12px Inter, system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-const NEUTRAL_NAMES = { silence: 'Silence', unsure: 'Not sure' }
+// One word per state, on the chip and on the run: 'Not sure' was cut to 'Not' or 'NS'.
+const NEUTRAL_NAMES = { silence: 'Silence', unsure: 'Unsure' }
 
 /** The grey chips' legend entry: silence, not sure, or both. */
 function neutralLegend(verdict, chips) {
   if (verdict === 'silence') return 'Silence: no sound heard'
   const silent = chips.some((c) => c.kind === 'silence')
   const unsure = chips.some((c) => c.kind === 'unsure')
-  if (silent && unsure) return 'Grey: silence, or not sure (below the confidence threshold)'
-  return silent ? 'Grey: silence' : 'Grey: not sure (below the confidence threshold)'
+  if (silent && unsure) return 'Grey: silence, or unsure (below the confidence threshold)'
+  return silent ? 'Grey: silence' : 'Grey: unsure (below the confidence threshold)'
 }
 
 /** Per-window predictions of a long file; click or use the arrow keys to pick a window.
  *  A window of a silent file, or one the model is unsure of, is grey (no class colour). A
- *  chip shows the longest name of its class that fits (labels.js fitLabel). When a chip has
- *  room for none (a long file on a phone), the chips go blank and two staggered rows above
- *  them name each run of windows of one class instead (the names fitted to the room). */
+ *  chip shows its class's full name, or its one common short name, when it fits
+ *  (labels.js fitLabel). When a chip has room for neither (a long file on a phone: a 4-s
+ *  window of a 45-s file is 30 px wide there, and a run of one class often no wider), the
+ *  timeline is laid out by state instead: a row per class (and "Unsure", "Silence"), its
+ *  name at the row's start, each window a block in its row; every block is then named by
+ *  its row, with no legend to look up. */
 export function Timeline({ windows, duration, labels, selected, onSelect, verdict, unknownThreshold }) {
   const { items, lanes } = useMemo(() => layoutTimeline(windows, duration, 100, { minWidth: 1.5 }), [windows, duration])
   const span = Math.max(duration || 0, ...windows.map((w) => w.window_end || 0))
@@ -51,17 +56,17 @@ export function Timeline({ windows, duration, labels, selected, onSelect, verdic
     return { it, w, kind, neutral, name, text }
   })
   const compact = chips.filter((c) => c.text === '').length > chips.length / 4
-  const runs = compact && span > 0
-    ? labelRuns(chips.map((c) => ({ start: c.it.start, end: c.it.end, name: c.neutral ? c.kind : c.w.label, c })), (r) => r.name)
-      .map((r, i, all) => {
-        // two staggered rows: a name may reach to where the run after next starts
-        const end = all[i + 2]?.start ?? span
-        const room = ((end - r.start) / span) * trackWidth - 8
-        const neutral = r.name === 'silence' || r.name === 'unsure'
-        return { ...r, end, row: i % 2, neutral, full: neutral ? NEUTRAL_NAMES[r.name] : humanizeLabel(r.name),
-          text: fitLabel(neutral ? NEUTRAL_NAMES[r.name] : r.name, room, measure) }
-      })
-    : []
+  const byState = compact ? stateRows(chips.map((c) => (c.neutral ? c.kind : c.w.label))) : null
+  const rowNames = byState ? byState.rows.map((key) => {
+    const names = labelCandidates(NEUTRAL_NAMES[key] ?? key)
+    const text = names.find((n) => measure(n) <= Math.min(NAME_MAX_PX, trackWidth * 0.34)) ?? names.at(-1) ?? ''
+    return { key, text, full: NEUTRAL_NAMES[key] ?? humanizeLabel(key), neutral: key in NEUTRAL_NAMES }
+  }) : []
+  const nameCol = compact ? Math.ceil(Math.max(0, ...rowNames.map((r) => measure(r.text)))) + 14 : 0
+  // a compact chip's place: after the names column, in its state's row
+  const place = (it, lane) => (compact
+    ? { left: `calc(${nameCol}px + (100% - ${nameCol}px) * ${it.x / 100})`, width: `calc((100% - ${nameCol}px) * ${it.width / 100})`, top: lane * ROW }
+    : { left: `${it.x}%`, width: `${it.width}%`, top: lane * LANE })
 
   const onKeyDown = (e) => {
     const next = nextIndexForKey(e.key, pos < 0 ? null : pos, items.length)
@@ -79,18 +84,15 @@ export function Timeline({ windows, duration, labels, selected, onSelect, verdic
           {windows.length} windows. Select one to see its spectrogram and predictions (arrow keys move).
         </p>
       </div>
-      {compact ? (
-        <div className="tl-runs" aria-hidden="true" style={{ height: 2 * RUN_ROW }} data-testid="timeline-runs">
-          {runs.map((r) => (
-            <span key={`${r.name}-${r.start}`} className={`tl-run${r.neutral ? ' neutral' : ''}`} data-full={r.full}
-              style={{ left: `${(r.start / span) * 100}%`, width: `${((r.end - r.start) / span) * 100}%`, top: r.row * RUN_ROW, height: RUN_ROW }}>
-              <span className="tl-run-text">{r.text}</span>
-            </span>
-          ))}
-        </div>
-      ) : null}
-      <div className="timeline-track" role="group" aria-labelledby="timeline-title" onKeyDown={onKeyDown}
-        style={{ height: lanes * LANE }}>
+      <div className={`timeline-track${compact ? ' by-state' : ''}`} role="group" aria-labelledby="timeline-title"
+        onKeyDown={onKeyDown} style={{ height: compact ? rowNames.length * ROW : lanes * LANE }} data-compact={compact}>
+        {rowNames.map((r, i) => (
+          <span key={r.key} className={`tl-row-name${r.neutral ? ' neutral' : ''}`} aria-hidden="true" data-testid="timeline-row"
+            data-key={r.key} data-full={r.full} style={{ top: i * ROW, width: nameCol, height: ROW,
+              borderLeftColor: r.neutral ? undefined : classColor(r.key, labels) }}>
+            {r.text}
+          </span>
+        ))}
         {chips.map(({ it, w, kind, neutral, name, text: fitted }, k) => {
           const isSel = it.index === selected
           const text = compact ? '' : fitted
@@ -102,20 +104,24 @@ export function Timeline({ windows, duration, labels, selected, onSelect, verdic
               ref={(el) => { refs.current[k] = el }}
               type="button"
               className={`tl-seg${neutral ? ' neutral' : ''}${isSel ? ' selected' : ''}${selected != null && !isSel ? ' dim' : ''}`}
-              style={{ left: `${it.x}%`, width: `${it.width}%`, top: it.lane * LANE, background: neutral ? undefined : classColor(w.label, labels) }}
+              style={{ ...place(it, compact ? byState.rowOf.get(neutral ? kind : w.label) : it.lane),
+                background: neutral ? undefined : classColor(w.label, labels) }}
               aria-pressed={isSel}
               aria-label={`Window ${k + 1} of ${items.length}, ${it.start.toFixed(1)} to ${it.end.toFixed(1)} seconds: ${said}`}
               title={`${it.start.toFixed(1)}–${it.end.toFixed(1)} s · ${said}`}
               onClick={() => onSelect(isSel ? null : it.index)}
               data-testid="timeline-window"
               data-kind={kind}
+              data-state={neutral ? kind : w.label}
             >
               <span className="tl-text" data-full={name}>{text}</span>
             </button>
           )
         })}
       </div>
-      <TimeAxis span={span} plotWidth={specPlotWidth} className="timeline-axis" />
+      <div style={{ marginLeft: nameCol }}>
+        <TimeAxis span={span} plotWidth={specPlotWidth} className="timeline-axis" />
+      </div>
       <ul className="legend" aria-label="Legend">
         {legend.classes.map((l) => (
           <li key={l} data-testid="legend-class">

@@ -1,7 +1,7 @@
 // Sound events of a result (the API's `events` and `verdict`): headline text, time spans.
 
 import { humanizeLabel } from './labels.js'
-import { sentence } from './format.js'
+import { formatPercent, sentence } from './format.js'
 
 /** Seconds as people write them: 4 -> "4", 2.5 -> "2.5" (one decimal at most). */
 export function formatTime(s) {
@@ -40,16 +40,15 @@ export function coveredSeconds(spans) {
 }
 
 /** The sounds heard in a file, longest first: {items: [{label, seconds, confidence}], source}.
- *  source 'heard': the API's `heard` ({label, seconds, peak_confidence}: confidence is the
- *  peak); 'events': an older API without it, totalled here from `events` (confidence is the
- *  best event's mean probability); 'none': nothing to list. */
+ *  source 'heard': the API's `heard` (confidence: its events' mean, weighted by length, the
+ *  number the API's `top_prediction` gives for the first); 'events': an older API without
+ *  it, totalled here from `events` (confidence: the best event's); 'none': nothing to list. */
 export function heardSounds(result) {
   if (Array.isArray(result?.heard)) {
     const items = result.heard
       .filter((h) => h && h.label != null)
-      .map((h) => ({ label: h.label, seconds: Number(h.seconds), confidence: Number(h.peak_confidence ?? h.confidence) }))
-      .sort((a, b) => b.seconds - a.seconds)
-    return { items, source: 'heard' }
+      .map((h) => ({ label: h.label, seconds: Number(h.seconds), confidence: Number(h.confidence ?? h.peak_confidence) }))
+    return { items, source: 'heard' } // the API's order: longest first, its ties broken by confidence
   }
   const events = result?.events ?? []
   if (!events.length) return { items: [], source: 'none' }
@@ -67,10 +66,12 @@ export function heardSounds(result) {
   return { items, source: 'events' }
 }
 
-/** What the result says, for a person: {kind, title, detail, heard}.
+/** What the result says, for a person: {kind, title, label, detail, heard, confidence}.
  *  kind: 'silence' | 'unknown' | 'none' (sound, but nothing recognised) | 'sound' | 'sounds'
- *  (several). `heard` (heardSounds) leads when there is one: the whole file's averaged
- *  top-k is not what was heard (the average of 8 sounds can be a ninth). */
+ *  (several). The title is the answer, the API's `top_prediction` (the class heard longest),
+ *  as the command line and the Python API give it; `heard` lists every sound, the answer
+ *  first. The windows' average (`top_k`) is not the answer: the average of a file of
+ *  several sounds can rank first a sound heard in none of its events. */
 export function describeResult(result, { silenceDbfs } = {}) {
   const verdict = result?.verdict ?? 'sound'
   const reason = result?.top_prediction == null ? result?.top_prediction_reason : null
@@ -82,19 +83,22 @@ export function describeResult(result, { silenceDbfs } = {}) {
   if (verdict === 'unknown') {
     return { kind: 'unknown', title: 'Not sure', detail: 'No sound the model knows is likely enough. Its best guesses:', heard: null }
   }
-  if (heard.items.length > 1) {
-    return { kind: 'sounds', title: `${heard.items.length} sounds`, detail: '', heard }
-  }
-  if (heard.items.length === 1) {
-    const h = heard.items[0]
-    return { kind: 'sound', title: humanizeLabel(h.label), detail: '', heard, confidence: h.confidence }
+  const top = result?.top_prediction ?? heard.items[0]
+  if (top && heard.items.length) {
+    const first = heard.items.find((h) => h.label === top.label) ?? heard.items[0]
+    const confidence = Number(top.confidence ?? first.confidence)
+    const several = heard.items.length > 1
+    const long = (result?.windows?.length ?? 0) > 1
+    const detail = several ? `Heard longest: ${formatTime(first.seconds)} s, ${formatPercent(confidence, 0)} · ${heard.items.length} sounds in all`
+      : long ? `Heard ${formatTime(first.seconds)} s, ${formatPercent(confidence, 0)}` : formatPercent(confidence, 0)
+    return { kind: several ? 'sounds' : 'sound', title: humanizeLabel(top.label), label: top.label, detail, heard, confidence }
   }
   // No sound listed: the API said why (top_prediction null), or an old API's single answer.
   if (result?.top_prediction === null || heard.source === 'heard') {
     return { kind: 'none', title: 'Nothing recognised', detail: sentence(reason || 'no sound was confidently heard'), heard: null }
   }
-  const top = result?.top_prediction ?? result?.top_k?.[0]
-  return { kind: 'sound', title: top ? humanizeLabel(top.label) : '—', detail: '', heard: null, confidence: top?.confidence }
+  const guess = result?.top_k?.[0]
+  return { kind: 'sound', title: guess ? humanizeLabel(guess.label) : '—', label: guess?.label, detail: '', heard: null, confidence: guess?.confidence }
 }
 
 /** Events as the timeline layout wants them (its window_start / window_end fields). */

@@ -38,3 +38,11 @@ export function sentence(text) {
   if (!t) return ''
   return `${t.charAt(0).toUpperCase()}${t.slice(1)}${/[.!?)]$/.test(t) ? '' : '.'}`
 }
+
+/** The upload card's hint: the formats, the limits once /config has said them, and one full
+ *  stop ("M4A…. Long recordings" while the limits were loading). */
+export function uploadHint(maxUploadMb, maxAudioSeconds) {
+  const limits = [maxUploadMb ? `up to ${maxUploadMb} MB` : '', maxAudioSeconds ? formatLimit(maxAudioSeconds) : '']
+    .filter(Boolean).join(' and ')
+  return `WAV, FLAC, MP3, OGG, M4A and more${limits ? `, ${limits}` : ''}. Long recordings get a timeline.`
+}

@@ -70,39 +70,33 @@ export function topKFromProbabilities(probabilities, k = 5) {
     .slice(0, k)
 }
 
-// Shorter names for narrow places (a 4-s window chip on a phone). UrbanSound8K's classes have
-// hand-made ones; other models' labels get generic ones (shortLabelCandidates).
+// The one shorter name a class may be shown as in a narrow place (a window on a phone): the
+// common short name people use ("Children" for children playing, "Music" for street music),
+// never an abbreviation made up for the room ("Kids", "Jackhmr", "NS"). UrbanSound8K's
+// classes have theirs here; another model's label of several words gets its first word.
 const SHORT_NAMES = {
-  air_conditioner: ['Air cond.', 'A/C'],
-  car_horn: ['Horn'],
-  children_playing: ['Children', 'Kids'],
-  dog_bark: ['Dog'],
-  drilling: ['Drill'],
-  engine_idling: ['Engine', 'Eng.'],
-  gun_shot: ['Gunshot', 'Gun'],
-  jackhammer: ['Jackhmr', 'Jack.'],
-  street_music: ['Music'],
+  air_conditioner: 'A/C',
+  car_horn: 'Horn',
+  children_playing: 'Children',
+  dog_bark: 'Dog',
+  drilling: 'Drill',
+  engine_idling: 'Engine',
+  gun_shot: 'Gunshot',
+  street_music: 'Music',
 }
 
-/** The names a label may be shown as, longest first: the full name, then shorter ones, never
- *  shorter than 2 characters ("Children playing", "Children", "Kids"). */
+/** The names a label may be shown as, longest first: the full name, then its one short name
+ *  ("Children playing", "Children"); never shorter than 2 characters. */
 export function labelCandidates(label) {
   const full = humanizeLabel(label)
   const key = String(label ?? '').toLowerCase().replace(/[\s-]+/g, '_')
   let short = SHORT_NAMES[key]
-  if (!short) {
+  if (short == null) {
     const words = full.split(' ').filter((w) => /\p{L}/u.test(w))
-    short = []
-    if (words.length > 1) {
-      if (words[0].length >= 3) short.push(words[0])
-      const initials = words.slice(0, 3).map((w) => w.match(/\p{L}/u)[0].toUpperCase()).join('')
-      short.push(initials)
-    } else if (words.length === 1 && words[0].length > 6) {
-      short.push(`${words[0].slice(0, 4)}.`)
-    }
+    short = words.length > 1 && words[0].length >= 3 ? words[0] : null
   }
   const out = []
-  for (const c of [full, ...short]) if (c.length >= 2 && !out.includes(c)) out.push(c)
+  for (const c of [full, short]) if (c && c.length >= 2 && !out.includes(c)) out.push(c)
   return out
 }
 

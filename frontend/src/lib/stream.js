@@ -4,6 +4,10 @@
 //   any -> denied | error (fatal, needs a new start)
 //   connecting/buffering/streaming -> disconnected (socket closed) -> connecting (retry)
 
+import { formatDbfs } from './events.js'
+import { formatPercent } from './format.js'
+import { humanizeLabel } from './labels.js'
+
 export const MAX_AUTO_RETRIES = 6
 
 /** Reconnect delay (ms) for the n-th consecutive failed attempt: 1, 2, 4, 8... s, capped. */
@@ -139,4 +143,16 @@ export function describePhase(state, now = Date.now()) {
     default:
       return ''
   }
+}
+
+/** What the latest window says: its answer (`top_prediction`), "Nothing heard" or "Not
+ *  sure" (the stream's `top_prediction` is null then, as /predict's, and there are no
+ *  guesses in silence). */
+export function liveHeadline(pred) {
+  if (!pred) return null
+  if (pred.verdict === 'silence') return { kind: 'silence', title: 'Nothing heard', detail: `Level ${formatDbfs(pred.level_dbfs)}` }
+  if (pred.verdict === 'unknown') return { kind: 'unknown', title: 'Not sure', detail: 'Best guesses, greyed:' }
+  const top = pred.top_prediction ?? pred.top_k?.[0]
+  if (!top) return null
+  return { kind: 'sound', title: humanizeLabel(top.label), detail: formatPercent(top.confidence) }
 }

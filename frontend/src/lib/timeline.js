@@ -71,19 +71,13 @@ export function timelineLegend(windows, opts = {}) {
   return { classes: legendClasses(sounds), neutral: sounds.length < (windows ?? []).filter(Boolean).length }
 }
 
-/** Runs of consecutive windows (time order) with one name, for labelling a timeline whose
- *  chips are too narrow for text: [{name, start, end}] where [start, end) is the run's room
- *  on the axis, up to where the next run starts (windows overlap: a run's last window
- *  reaches into the next run). `nameOf(item)` gives an item's name (a label, or a kind). */
-export function labelRuns(items, nameOf) {
-  const sorted = [...(items ?? [])].sort((a, b) => a.start - b.start || a.end - b.end)
-  const runs = []
-  for (const it of sorted) {
-    const name = nameOf(it)
-    const last = runs[runs.length - 1]
-    if (last && last.name === name) last.end = Math.max(last.end, it.end)
-    else runs.push({ name, start: it.start, end: it.end })
-  }
-  for (let i = 0; i + 1 < runs.length; i++) runs[i].end = Math.min(runs[i].end, runs[i + 1].start)
-  return runs
+/** The rows of a compact (phone) timeline: one per state in `keys` (each window's class, or
+ *  'unsure' / 'silence'), classes in order of first appearance, then 'unsure', then
+ *  'silence'. Returns {rows: [key], rowOf: Map key -> row index}. */
+export function stateRows(keys) {
+  const seen = []
+  for (const k of keys ?? []) if (k != null && !seen.includes(k)) seen.push(k)
+  const rank = (k) => (k === 'silence' ? 2 : k === 'unsure' ? 1 : 0)
+  const rows = seen.map((k, i) => [k, i]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map(([k]) => k)
+  return { rows, rowOf: new Map(rows.map((k, i) => [k, i])) }
 }
