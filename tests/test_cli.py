@@ -1,6 +1,8 @@
 """prepare -> train -> evaluate -> predict through the real command line, on a tiny
 generated dataset in the UrbanSound8K layout; and clear one-line errors."""
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -127,9 +129,58 @@ def test_predict_file_dir_json_csv(trained, tmp_path):
     assert np.allclose(avg, [res[1]["probabilities"][c] for c in CLASSES], atol=1e-5)
     r = run_cli("predict", d / "long.flac", "--model", trained["model"], "--csv", "-")
     assert r.returncode == 0
-    rows = r.stdout.strip().splitlines()
-    assert rows[0].startswith("file,window_start,window_end,label,confidence,hum,hiss,clicks")
-    assert len(rows) == 1 + 4
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(rows[0])[:9] == ["file", "window_start", "window_end", "label", "confidence", "verdict",
+                                 "hum", "hiss", "clicks"]
+    assert len(rows) == 4
+    assert [row["verdict"] for row in rows] == [w["verdict"] for w in wins]  # the JSON's, row by row
+
+
+def test_windows_csv_and_table_carry_the_verdict(trained, tmp_path):
+    """Issue #30: a window under the threshold read `street_music,0.3121` in the CSV where
+    the JSON and the web app said "not sure"; a silent window has no label."""
+    path = tmp_path / "quiet-then-noise.wav"
+    sf.write(path, np.concatenate([np.zeros(6 * 22050, np.float32), noise(6.0, 22050, 0.2)]), 22050)
+    env = {"ENVAUDIO_UNKNOWN_THRESHOLD": "0.999"}  # no window of this model is that sure
+    r = run_cli("predict", path, "--model", trained["model"], "--json", "-", env=env)
+    wins = json.loads(r.stdout)[0]["windows"]
+    assert {w["verdict"] for w in wins} == {"silence", "unknown"}, wins
+    r = run_cli("predict", path, "--model", trained["model"], "--windows", "--csv", "-", env=env)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [(float(x["window_start"]), x["verdict"], x["label"]) for x in rows] == \
+        [(w["window_start"], w["verdict"], w["label"] or "") for w in wins]
+    r = run_cli("predict", path, "--model", trained["model"], "--windows", env=env)
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"{path}: not sure: nothing heard confidently (best guess "), lines[0]
+    table = lines[1:]
+    assert len(table) == len(wins)
+    for line, w in zip(table, wins):
+        assert (line.endswith("silence") if w["verdict"] == "silence"
+                else f"not sure, best guess {w['label']} ({w['confidence']:.2f})" in line), (line, w)
+
+
+def test_predict_files_after_options_and_each_commands_usage(trained, tmp_path):
+    """Files after an option count (argparse's intermixed parsing); a command's error shows
+    that command's usage, not the top-level one."""
+    a, b = tmp_path / "a.wav", tmp_path / "b.flac"
+    sf.write(a, tone(300, 1.0), 22050)
+    sf.write(b, noise(1.0), 22050)
+    r = run_cli("predict", a, "--model", trained["model"], "--events", b, "--json", "-")
+    assert r.returncode == 0, r.stderr
+    assert [x["file"] for x in json.loads(r.stdout)] == [str(a), str(b)]
+    for args, usage, error in [
+        (["predict", a, "--bogus"], "usage: envaudio predict", "envaudio predict: error: unrecognized arguments: --bogus"),
+        (["predict", "--top-k", "x", a], "usage: envaudio predict", "envaudio predict: error: argument --top-k"),
+        (["predict"], "usage: envaudio predict", "envaudio predict: error: the following arguments are required"),
+        (["train", "--epochs", "many"], "usage: envaudio train", "envaudio train: error: argument --epochs"),
+        (["--bogus", "predict", a], "usage: envaudio [-h]", "envaudio: error: unrecognized arguments: --bogus"),
+        (["bogus"], "usage: envaudio [-h]", "envaudio: error: argument COMMAND: invalid choice: 'bogus'"),
+    ]:
+        r = run_cli(*args)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert lines[0].startswith(usage) and lines[-1].startswith(error), (args, r.stderr)
 
 
 def test_predict_into_a_closed_pipe_exits_quietly(tmp_path):

@@ -2,6 +2,11 @@
 
 Parsing imports no torch: `envaudio serve --workers N`'s master process parses the same
 command line and must stay small. A command's `run` imports what it needs.
+
+A command's arguments are parsed by its own parser, intermixed (`envaudio predict a.mp3
+--events b.m4a` gives two files): argparse's top-level parser hands a command everything
+after its name and reports what the command left over itself, with the top-level usage,
+which says nothing of the command's options.
 """
 
 from __future__ import annotations
@@ -38,13 +43,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """`argv` parsed: envaudio's own options before the command (`--version`, `--help`),
+    then the command's arguments by the command's parser, options and positionals
+    intermixed; its errors print its usage ("usage: envaudio predict ...")."""
+    at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if at is None or argv[at] not in COMMANDS:
+        return parser.parse_args(argv)  # --version, --help, no command, or not a command
+    parser.parse_args(argv[:at])  # an unknown option before the command: the top-level error
+    command = argv[at]
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    try:
+        args = sub.parse_intermixed_args(argv[at + 1:])
+    except TypeError:  # a parser intermixing cannot handle (a positional in an exclusive group)
+        args = sub.parse_args(argv[at + 1:])
+    args.command = command
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
     except UserError as e:  # a bad ENVAUDIO_* variable: say which, no traceback
         print(f"envaudio: error: {e}", file=sys.stderr)
         return 2
-    args = parser.parse_args(argv)
+    args = parse(parser, sys.argv[1:] if argv is None else list(argv))
     if not args.command:
         parser.print_help()
         return 2
