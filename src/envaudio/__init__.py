@@ -2,7 +2,7 @@
 
     import envaudio
     clf = envaudio.load_classifier()          # bundled model, loaded once
-    clf.classify_file("clip.wav").top_k(3)
+    clf.classify_file("clip.wav").top_prediction   # the answer: the sound heard longest, or None
 """
 
 from importlib import import_module
