@@ -108,12 +108,14 @@ async def predict(
 ):
     """Classify an uploaded audio file (multipart field `file`).
 
-    Audio longer than one window is cut into overlapping windows (`windows`, for a
-    timeline); `probabilities` is their average and `top_k` its best guesses. `events`
-    says what was heard when, `heard` which classes and for how long (longest first),
-    `top_prediction` the class heard longest (null, with `top_prediction_reason`, for
-    silence or when nothing was heard confidently), and `verdict` whether anything was
-    ("silence", "unknown" or "sound"). The input limits (MIN_AUDIO_SECONDS,
+    The answer is `top_prediction`: the class heard longest (null, with
+    `top_prediction_reason`, for silence or when nothing was heard confidently), as the
+    command line, the Python API and the web app give it. `heard` lists every class heard
+    and for how long (longest first), `events` what was heard when, and `verdict` whether
+    anything was ("silence", "unknown" or "sound"). Audio longer than one window is cut
+    into overlapping windows (`windows`, for a timeline); `probabilities` is their average
+    and `top_k` its best guesses: guesses, not the answer (the average of a file of
+    several sounds can rank first a sound heard in none of its events). The input limits (MIN_AUDIO_SECONDS,
     MAX_AUDIO_SECONDS, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE) are the command line's. The
     spectrogram covers the whole file at its natural length, so window [start, end]
     spans columns start/frame_seconds to end/frame_seconds."""
