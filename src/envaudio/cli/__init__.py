@@ -22,7 +22,7 @@ from ..settings import get_settings
 from .common import version
 
 # Subcommand -> module, in the order `envaudio --help` lists them.
-COMMANDS = {"prepare": "prepare", "train": "train", "combine": "combine", "zero-shot": "zero_shot",
+COMMANDS = {"prepare": "prepare", "train": "train", "distill": "distill", "combine": "combine", "zero-shot": "zero_shot",
             "calibrate": "calibrate", "export": "export", "evaluate": "evaluate", "predict": "predict",
             "analyze": "analyze", "serve": "serve"}
 EPILOG = "Run `envaudio COMMAND --help` for a command's options."
