@@ -20,7 +20,7 @@ from .errors import ModelError
 from .frontends import FeatureConfig
 from .model import member_state, read_payload
 from .networks import frontend_features, frontend_from_dict, get_network, network_of
-from .settings import BUNDLED_MODEL, Settings, get_settings
+from .settings import BUNDLED_MODELS, Settings, get_settings
 
 BATCH = 32  # windows per forward pass at inference: the fastest size measured on CPU
 
@@ -131,11 +131,14 @@ def from_payload(payload: dict, path: str = "", inference: bool = True, backend:
 
 def load_model(path: str | os.PathLike | None = None, backend: str | None = None,
                settings: Settings | None = None) -> LoadedModel:
-    """Load a model file (default: the bundled model), to be run by `backend` (default
-    INFERENCE_BACKEND; "auto" is resolved here, so a missing engine fails now). The ONNX
-    Runtime engine keeps its graph in the settings' CACHE_DIR."""
+    """Load a model file or a bundled model by name (default: the settings' MODEL), to be
+    run by `backend` (default INFERENCE_BACKEND; "auto" is resolved here, so a missing
+    engine fails now). The ONNX Runtime engine keeps its graph in the settings' CACHE_DIR."""
     s = settings or get_settings()
-    path = Path(path) if path else BUNDLED_MODEL
+    path = s.model_file(path)
+    if not path.is_file() and path.suffix == "" and len(path.parts) == 1:
+        raise ModelError(f"no model file {str(path)!r}, and no bundled model of that name (bundled: "
+                         f"{', '.join(BUNDLED_MODELS)})")
     backend = resolve_backend(backend or s.inference_backend)
     payload = read_payload(path)
     try:

@@ -19,7 +19,21 @@ from .errors import SettingsError
 from .frontends import FeatureConfig
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-BUNDLED_MODEL = PACKAGE_DIR / "assets" / "model.pt"
+ASSETS = PACKAGE_DIR / "assets"
+# The models shipped in the package, by name (`--model NAME`, ENVAUDIO_MODEL,
+# `load_classifier(NAME)`): one fast network, and the ensemble it was distilled from.
+BUNDLED_MODELS = {"fast": ASSETS / "fast.pt", "accurate": ASSETS / "accurate.pt"}
+DEFAULT_MODEL = "accurate"
+BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_MODEL]
+
+
+def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
+    """A bundled model's name ("fast", "accurate") or a model file -> the file (the default
+    model for None or "")."""
+    text = str(name_or_path or "").strip() or DEFAULT_MODEL
+    if text in BUNDLED_MODELS:
+        return BUNDLED_MODELS[text]
+    return Path(text).expanduser()
 
 # Read bare (without the ENVAUDIO_ prefix) for compatibility with the original design.
 _BARE_ENV = {"allowed_origins", "allowed_hosts", "max_upload_mb", "audio_loader",
@@ -127,7 +141,10 @@ class Settings:
     stream_config_timeout_seconds: float = 10.0  # a stream must send its config within this
     stream_idle_timeout_seconds: float = 60.0  # a stream that sends nothing for this long is closed
     shutdown_grace_seconds: float = 5.0  # on SIGTERM, running requests get this long, then a 503
-    model_path: str = str(BUNDLED_MODEL)
+    # The model every command without `--model` uses: a bundled model's name (fast, accurate)
+    # or a model file. MODEL_PATH, the original design's name, is a file and wins when set.
+    model: str = DEFAULT_MODEL
+    model_path: str = ""
     # Who runs the networks (predict, evaluate, the server and the stream): torch,
     # onnxruntime, or auto (onnxruntime when installed: the faster here, docs/performance.md).
     inference_backend: str = "auto"
@@ -191,6 +208,10 @@ class Settings:
             raise SettingsError("MIN_EVENT_SECONDS and MAX_GAP_SECONDS must not be negative")
         if self.min_audio_seconds < 0 or self.shutdown_grace_seconds < 0:
             raise SettingsError("MIN_AUDIO_SECONDS and SHUTDOWN_GRACE_SECONDS must not be negative")
+
+    def model_file(self, given: str | os.PathLike | None = None) -> Path:
+        """The model file for `--model given` (a name or a file), else MODEL_PATH, else MODEL."""
+        return resolve_model(given or self.model_path or self.model)
 
     @property
     def features(self) -> FeatureConfig:

@@ -212,7 +212,7 @@ def analyze(src: str | os.PathLike, out: str | os.PathLike, formats=None, *, wor
         from .ray_engine import check_ray
 
         check_ray()
-    model_path = Path(model or s.model_path)
+    model_path = s.model_file(model)
     if not model_path.is_file():
         raise InputError(f"--model {model_path}: no such model file")
     root, inputs = find_inputs(src)

@@ -33,7 +33,7 @@ def run(args) -> int:
     from ..datasets.layouts import load_clips
 
     s = get_settings()
-    target = Path(args.model or s.model_path)
+    target = s.model_file(args.model)
     out = Path(args.out) if args.out else target
     check_output(args.report, "--report", create_parent=True)
     check_output(str(out), "--out", create_parent=True)

@@ -32,7 +32,7 @@ def run(args) -> int:
     s = get_settings()
     check_output(args.json_out, "--json", create_parent=True)
     check_output(args.plot, "--plot", create_parent=True)
-    model = load_model(args.model or s.model_path)
+    model = load_model(s.model_file(args.model))
     ds = load_dataset(args.data_root, args.table)
     test, folds, what = evaluation_clips(ds, model.card, args.folds, args.split)
     seen = trained_on(model.card, folds or [])

@@ -39,7 +39,7 @@ def run(args) -> int:
             raise DatasetError("--folds goes with --data-root or --table (the held-out clips for --int8)")
         if not args.int8:
             raise DatasetError("--folds measures the int8 accuracy change: add --int8")
-    model = load_model(args.model or s.model_path, backend="torch")
+    model = load_model(s.model_file(args.model), backend="torch")
     if args.int8 and args.folds:
         clips, _ = load_clips(args.data_root, args.table)
         folds = parse_folds(args.folds)

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
         if state.classifier is None:
             try:
                 state.classifier = await anyio.to_thread.run_sync(
-                    load_classifier, settings.model_path, settings)
+                    load_classifier, None, settings)
             except Exception as e:  # ModelError, or anything torch.load raises
                 state.error = f"the model could not be loaded: {e}"
                 log.error("envaudio: %s", state.error)

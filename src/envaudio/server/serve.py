@@ -47,25 +47,26 @@ def check_model(path: str, workers: int) -> None:
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, model: str | None = None) -> int:
     import uvicorn
 
-    from ..settings import Settings
+    from ..settings import Settings, resolve_model
     from .protocol import PATH as HTTP_PROTOCOL
     from .state import cpu_budget
 
     workers = max(1, int(workers or 1))
-    if model:
-        os.environ["ENVAUDIO_MODEL_PATH"] = str(Path(model).expanduser().resolve())
+    if model:  # a bundled model's name, or a file (made absolute for the workers)
+        os.environ["ENVAUDIO_MODEL_PATH"] = str(resolve_model(model).resolve())
     os.environ["ENVAUDIO_SERVE_WORKERS"] = str(workers)
     os.environ["ENVAUDIO_SERVE_HOST"] = host
     settings = Settings.from_env()  # SettingsError -> a clear message from the CLI
     # The first start after an install, an update or a new model is the slow one: Python
     # compiles the package, torch loads, and the ONNX Runtime graph is built and cached.
-    print(f"envaudio: loading {settings.model_path} (the first start after an install or a change "
+    model_file = settings.model_file()
+    print(f"envaudio: loading {model_file} (the first start after an install or a change "
           "also builds its ONNX Runtime graph, cached in CACHE_DIR: up to a minute)", flush=True)
     t0 = time.monotonic()
-    check_model(settings.model_path, workers)
+    check_model(model_file, workers)
     print(f"envaudio: model ready in {time.monotonic() - t0:.1f} s", flush=True)
     threads = settings.torch_threads or cpu_budget(settings)
-    print(f"envaudio: serving {settings.model_path} on http://{host}:{port} "
+    print(f"envaudio: serving {model_file} on http://{host}:{port} "
           f"({workers} worker{'s' if workers > 1 else ''} x {threads} torch "
           f"thread{'s' if threads > 1 else ''})", flush=True)
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port,
