@@ -247,18 +247,18 @@ class Distiller:
                                    "time_mask_param": int(round(self.cfg.time_mask_seconds * frames_per_s))})
         return spec_augment(feats, masks, freq_dim=fd, time_dim=td)
 
-    def _epoch(self, epoch: int) -> dict:
+    def _epoch(self, epoch: int, batches: Batches) -> dict:
         from tqdm import tqdm
 
         cfg = self.cfg
-        batches = Batches(self.bank, self.targets, self._order(epoch), cfg.batch_size, self.fe_samples_at_rate,
-                          cfg.augment, self.teacher, seed=[cfg.seed, epoch, self.rank])
         self.model.train()
         sums = {"loss": 0.0, "kl": 0.0, "ce": 0.0, "agree": 0, "right": 0, "labelled": 0, "n": 0}
-        bar = tqdm(batches, total=batches.steps, unit="batch", leave=False, disable=not (cfg.progress and self.main),
-                   desc=f"distil {cfg.backbone} epoch {epoch}/{cfg.epochs}")
+        bar = tqdm(batches.epoch(), total=self.steps_per_epoch, unit="batch", leave=False,
+                   disable=not (cfg.progress and self.main), desc=f"distil {cfg.backbone} epoch {epoch}/{cfg.epochs}")
+        waited, t_ready = 0.0, time.perf_counter()
         try:
             for x, y, p_t in bar:
+                waited += time.perf_counter() - t_ready  # the student waiting for the teacher
                 xb = self._inputs(x).to(self.device)
                 p_t, y = torch.from_numpy(p_t).to(self.device), torch.from_numpy(y).to(self.device)
                 logits = self.model(xb)
@@ -279,13 +279,13 @@ class Distiller:
                 sums["labelled"] += int(labelled.sum())
                 sums["n"] += b
                 bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.3f}")
+                t_ready = time.perf_counter()
         finally:
-            batches.close()
             bar.close()
         n = max(sums["n"], 1)
         return {"lr": self.sched.get_last_lr()[0], "train_loss": sums["loss"] / n, "kl": sums["kl"] / n,
                 "ce": sums["ce"] / n, "teacher_agreement": sums["agree"] / n,
-                "train_acc": sums["right"] / max(sums["labelled"], 1)}
+                "train_acc": sums["right"] / max(sums["labelled"], 1), "teacher_wait_s": waited}
 
     def _validate(self, row: dict) -> None:
         if self.x_val is None:
@@ -330,9 +330,22 @@ class Distiller:
                   f"({len(self.teacher_model.members)} networks, {t_threads} thread(s)); student "
                   f"{s_threads} thread(s); {self.steps_per_epoch} batches of {cfg.batch_size} per epoch",
                   flush=True)
-        for epoch in range(start, cfg.epochs + 1):
+        plan = [(e, self._order(e), [cfg.seed, e, self.rank]) for e in range(start, cfg.epochs + 1)]
+        batches = Batches(self.bank, self.targets, plan, cfg.batch_size, self.fe_samples_at_rate, cfg.augment,
+                          self.teacher)
+        try:
+            history = self._epochs(start, batches, history, elapsed, t_start)
+        finally:
+            batches.close()
+        seconds = elapsed + time.time() - t_start
+        if self.main:
+            plot_history(history, self.run_dir / "training_curve.png")
+        return self._payload(history, seconds)
+
+    def _epochs(self, start: int, batches: Batches, history: list[dict], elapsed: float, t_start: float) -> list[dict]:
+        for epoch in range(start, self.cfg.epochs + 1):
             te = time.time()
-            row = {"member": 1, "epoch": epoch, **self._epoch(epoch)}
+            row = {"member": 1, "epoch": epoch, **self._epoch(epoch, batches)}
             self._validate(row)
             row["seconds"] = time.time() - te
             history.append(row)
@@ -342,17 +355,14 @@ class Distiller:
                                    "opt": self.opt.state_dict(), "sched": self.sched.state_dict(),
                                    "epoch": epoch, "history": history, "rng": torch.get_rng_state(),
                                    "elapsed": elapsed + time.time() - t_start})
-        seconds = elapsed + time.time() - t_start
-        if self.main:
-            plot_history(history, self.run_dir / "training_curve.png")
-        return self._payload(history, seconds)
+        return history
 
     def _log(self, row: dict) -> None:
         import csv
 
         path = self.run_dir / "train_log.csv"
         cols = ["epoch", "lr", "train_loss", "kl", "ce", "teacher_agreement", "train_acc", "val_loss",
-                "val_acc", "val_macro_f1", "seconds"]
+                "val_acc", "val_macro_f1", "seconds", "teacher_wait_s"]
         new = not path.exists() or row["epoch"] == 1
         with open(path, "w" if new else "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
@@ -363,7 +373,7 @@ class Distiller:
                f"agrees with teacher {row['teacher_agreement']:.3f}  train acc {row['train_acc']:.3f}")
         if "val_acc" in row:
             msg += f"  val acc {row['val_acc']:.3f}  val macro-F1 {row['val_macro_f1']:.3f}"
-        print(msg + f"  ({row['seconds']:.1f} s)", flush=True)
+        print(msg + f"  ({row['seconds']:.1f} s, {row['teacher_wait_s']:.1f} s waiting for the teacher)", flush=True)
 
     def _payload(self, history: list[dict], seconds: float) -> dict:
         from ..datasets.urbansound8k import US8K_CITATION

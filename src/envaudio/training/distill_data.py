@@ -184,30 +184,37 @@ def resample_batch(x: np.ndarray, rate: int, to: int) -> np.ndarray:
 
 
 class Batches:
-    """The batches of one epoch, prepared ahead in a thread: each is (student windows
-    (B, n) at the bank's rate, true-label targets (B, C), the teacher's probabilities
-    (B, C)). The draws depend only on (seed, epoch), so a resumed run sees the same
-    batches."""
+    """The batches of every epoch still to run, prepared ahead in a thread (across epoch
+    ends too): each is (student windows (B, n) at the bank's rate, true-label targets
+    (B, C), the teacher's probabilities (B, C)). `plan`: [(epoch, clip order, seed)]. The
+    draws depend only on the seed, so a resumed run sees the same batches."""
 
-    def __init__(self, bank: WaveBank, targets: np.ndarray, order: np.ndarray, batch_size: int,
-                 n_samples: int, aug: Augment, teacher, seed, ahead: int = 2):
-        self.steps = max(1, len(order) // batch_size)
+    _END = "end of epoch"
+
+    def __init__(self, bank: WaveBank, targets: np.ndarray, plan: list, batch_size: int,
+                 n_samples: int, aug: Augment, teacher, ahead: int = 2):
+        self.batch_size = batch_size
         self._q: queue.Queue = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
-        args = (bank, targets, order, batch_size, n_samples, aug, teacher, seed)
+        args = (bank, targets, plan, n_samples, aug, teacher)
         self._thread = threading.Thread(target=self._fill, args=args, daemon=True,
                                         name="envaudio-distill-batches")
         self._thread.start()
 
-    def _fill(self, bank, targets, order, batch_size, n_samples, aug, teacher, seed) -> None:
-        rng = np.random.default_rng(seed)
+    def steps(self, order: np.ndarray) -> int:
+        return max(1, len(order) // self.batch_size)
+
+    def _fill(self, bank, targets, plan, n_samples, aug, teacher) -> None:
         try:
-            for s in range(self.steps):
-                if self._stop.is_set():
-                    return
-                idx = order[s * batch_size:(s + 1) * batch_size]
-                x, y = augmented_batch(bank, targets, idx, n_samples, aug, rng)
-                self._put((x, y, teacher(x)))
+            for _, order, seed in plan:
+                rng = np.random.default_rng(seed)
+                for s in range(self.steps(order)):
+                    if self._stop.is_set():
+                        return
+                    idx = order[s * self.batch_size:(s + 1) * self.batch_size]
+                    x, y = augmented_batch(bank, targets, idx, n_samples, aug, rng)
+                    self._put((x, y, teacher(x)))
+                self._put(self._END)
         except BaseException as e:  # handed to the trainer, which raises it
             self._put(e)
 
@@ -219,11 +226,14 @@ class Batches:
             except queue.Full:
                 continue
 
-    def __iter__(self):
-        for _ in range(self.steps):
+    def epoch(self):
+        """The next epoch's batches, in order."""
+        while True:
             item = self._q.get()
             if isinstance(item, BaseException):
                 raise item
+            if isinstance(item, str) and item == self._END:
+                return
             yield item
 
     def close(self) -> None:
