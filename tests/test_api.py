@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from envaudio import load_classifier
 from envaudio.server import create_app, schemas
 from envaudio.server.spectrogram import decode_payload, pool_time, spectrogram_payload
-from envaudio.settings import Settings
+from envaudio.settings import BUNDLED_MODELS, DEFAULT_MODEL, Settings
 from server_helpers import (clicks, decode_spectrogram, encode, ffmpeg_encode, multipart, noise,
                             noise_bursts, scene, tone, wav)
 
@@ -121,6 +121,9 @@ def test_health_labels_config(client, classifier):
     assert cfg["n_fft"] == 1024 and cfg["hop_length"] == 512 and cfg["window_overlap"] == 0.5
     assert cfg["stream_duration"] == 4.0 and cfg["stream_hop_seconds"] == 0.5
     assert cfg["max_upload_mb"] == 50 and cfg["labels"] == classifier.labels
+    # which bundled model is loaded: the default one here (fast or accurate by name)
+    assert h.json()["model_name"] == cfg["model_name"] == DEFAULT_MODEL
+    assert cfg["model"] == BUNDLED_MODELS[DEFAULT_MODEL].name
 
 
 def test_model_not_loaded_is_503_with_reason(tmp_path):

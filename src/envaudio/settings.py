@@ -27,6 +27,15 @@ DEFAULT_MODEL = "accurate"
 BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_MODEL]
 
 
+def bundled_name(path: str | os.PathLike) -> str | None:
+    """The name of a bundled model file ("fast", "accurate"), None for any other file."""
+    try:
+        p = Path(path).resolve()
+    except OSError:
+        return None
+    return next((name for name, f in BUNDLED_MODELS.items() if f.resolve() == p), None)
+
+
 def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
     """A bundled model's name ("fast", "accurate") or a model file -> the file (the default
     model for None or "")."""

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from .. import __version__
+from ..settings import bundled_name
 from . import inference, schemas
 from .schemas import STREAM_MAX_RATE, STREAM_MIN_RATE, TOP_K_DEFAULT
 from .state import get_state
@@ -41,6 +42,7 @@ async def health(request: Request):
                 "detail": state.error or "the model is still loading", "version": __version__}
         return JSONResponse(body, status_code=503)
     return {"status": "ok", "model_loaded": True, "model": Path(clf.model.path).name,
+            "model_name": bundled_name(clf.model.path),
             "n_classes": len(clf.labels), "torch_threads": torch.get_num_threads(),
             "version": __version__}
 
@@ -76,7 +78,8 @@ async def config(request: Request):
         "stream_min_sample_rate": STREAM_MIN_RATE, "stream_max_sample_rate": STREAM_MAX_RATE,
         "max_upload_mb": s.max_upload_mb, "max_audio_seconds": s.max_audio_seconds,
         "top_k_default": TOP_K_DEFAULT, "labels": clf.labels, "n_classes": len(clf.labels),
-        "model": Path(clf.model.path).name, "model_card": clf.model.card, "version": __version__,
+        "model": Path(clf.model.path).name, "model_name": bundled_name(clf.model.path),
+        "model_card": clf.model.card, "version": __version__,
     }
 
 

@@ -127,6 +127,7 @@ class HealthResponse(_Model):
     model_loaded: bool
     detail: str | None = Field(None, description="why the model is not available")
     model: str | None = Field(None, description="model file name")
+    model_name: str | None = Field(None, description="the bundled model loaded (fast, accurate), or null for another file")
     n_classes: int | None = None
     torch_threads: int | None = Field(None, description="intra-op threads of this worker process")
     version: str
@@ -172,7 +173,8 @@ class ConfigResponse(_Model):
     top_k_default: int
     labels: list[str]
     n_classes: int
-    model: str
+    model: str = Field(description="the loaded model's file name")
+    model_name: str | None = Field(description="the bundled model loaded (fast, accurate), or null for another file")
     model_card: dict
     version: str
 
