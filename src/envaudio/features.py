@@ -4,7 +4,7 @@ Training, evaluation, the API and streaming all call `log_mel_spectrogram`, so a
 sees the same input wherever it runs. The computation lives in `npfeatures` (numpy only,
 shipped with every ONNX export): centred STFT with a periodic Hann window, a Slaney-style
 mel filterbank (as librosa's default), power in dB relative to full scale, floor at
-`top_db` below the clip's peak.
+`top_db` below the clip's peak. Torch-free: the server and the stream import it.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import torch
 
 from .npfeatures import (AMIN, fix_length, mel_frequencies, prepare_waveform, rms_gain,
                          rms_normalize, slaney_filterbank)
 from .npfeatures import log_mel_db as log_mel_spectrogram
 from .frontends import FeatureConfig
-
 
 
 def one_blas_thread() -> None:
@@ -34,8 +32,8 @@ def one_blas_thread() -> None:
 
 one_blas_thread()
 
-__all__ = ["AMIN", "fix_length", "log_mel_spectrogram", "mel_filterbank", "mel_frequencies",
-           "prepare_waveform", "rms_gain_db", "rms_normalize", "start_torch_threads"]
+__all__ = ["AMIN", "fix_length", "log_mel_spectrogram", "mel_frequencies", "one_blas_thread",
+           "prepare_waveform", "rms_gain_db", "rms_normalize", "slaney_filterbank"]
 
 
 def rms_gain_db(wave: np.ndarray, cfg: FeatureConfig) -> float:
@@ -57,16 +55,3 @@ def full_scale_db(cfg: FeatureConfig) -> float:
     raw = dataclasses.replace(cfg, rms_normalize=False)
     t = np.arange(cfg.n_samples) / cfg.sample_rate
     return float(log_mel_spectrogram(np.sin(2 * np.pi * 1000.0 * t).astype(np.float32), raw).max())
-
-
-def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> torch.Tensor:
-    """(n_mels, 1 + n_fft // 2) Slaney mel filterbank, area-normalised (a tensor)."""
-    return torch.from_numpy(slaney_filterbank(sr, n_fft, n_mels, fmin, fmax).copy())
-
-
-def start_torch_threads() -> None:
-    """Start torch's OpenMP thread pool from the calling thread, which must live as long as
-    the process (the main thread). Started first from a short-lived worker thread, it made
-    later calls from other threads ~40x slower in the server (~500 ms instead of ~10 ms)."""
-    with torch.inference_mode():
-        torch.nn.functional.conv2d(torch.zeros(1, 4, 16, 16), torch.zeros(4, 4, 3, 3), padding=1)

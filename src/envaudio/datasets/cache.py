@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Iterator
@@ -12,8 +13,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from ..audio import AudioError, decode_rate, load_audio, resample
-from ..features import start_torch_threads
-from ..networks import frontend_features
+from ..frontends import frontend_features
 from ..settings import available_cpus
 from ..windows import cut_windows
 
@@ -56,9 +56,9 @@ def iter_file_features(paths: list[str], frontends: list, overlap: float = 0.5,
     """Yields ({front end key: windows' model input (n, ...)} or None, error or None) per
     path, in order.
 
-    Threads, not processes: decoding (libsndfile, soxr, ffmpeg) and torch.stft release the
-    GIL, so threads use every core without the seconds a process pool spends importing
-    torch in each worker."""
+    Threads, not processes: decoding (libsndfile, soxr, ffmpeg) and numpy's FFTs release
+    the GIL, so threads use every core without the seconds a process pool spends importing
+    the package in each worker."""
     from concurrent.futures import ThreadPoolExecutor
 
     workers = workers if workers is not None else available_cpus()
@@ -67,7 +67,10 @@ def iter_file_features(paths: list[str], frontends: list, overlap: float = 0.5,
     if workers <= 1 or len(paths) < 4:
         yield from map(one, paths)
         return
-    start_torch_threads()
+    if "torch" in sys.modules:  # a training process: torch's pool started from this (main) thread first
+        from ..networks import start_torch_threads
+
+        start_torch_threads()
     with ThreadPoolExecutor(workers, thread_name_prefix="envaudio-features") as ex:
         yield from ex.map(one, paths)
 

@@ -8,7 +8,6 @@ arrays, so inference, the feature cache and an ONNX export need no torch for it;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -16,36 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import npfeatures
-from ..frontends import SavedSettings
+from ..frontends import Mn04Frontend  # noqa: F401 (defined there, torch-free; the module API)
 from ..npfeatures import kaldi_mel_banks, kaldi_mel_scale, kaldi_mel_scale_inverse  # noqa: F401 (one definition)
-
-
-@dataclass(frozen=True)
-class Mn04Frontend(SavedSettings):
-    """mn04's feature settings, as the network was trained (saved in every model file that
-    has an mn04 member)."""
-
-    kind: str = "mn04"  # mn04.NAME
-    sample_rate: int = 32000
-    duration: float = 4.0  # our analysis window (s); the network takes any length
-    n_fft: int = 1024
-    win_length: int = 800
-    hop_length: int = 320
-    n_mels: int = 128
-    fmin: float = 0.0
-    fmax: float = 15000.0
-    preemphasis: float = 0.97
-    log_offset: float = 1e-5
-    shift: float = 4.5  # (log mel + shift) / scale: EfficientAT's fixed normalisation
-    scale: float = 5.0
-    pad_mode: str = "loop"  # short clips are looped to the window, as for the other networks
-    rms_normalize: bool = False  # trained on the input's own level
-    rms_target: float = 0.1
-
-    @property
-    def n_frames(self) -> int:
-        # pre-emphasis drops a sample; the centred STFT gives 1 + length // hop frames
-        return 1 + (self.n_samples - 1) // self.hop_length
 
 
 def mel_centres(fe: Mn04Frontend = Mn04Frontend()) -> np.ndarray:
