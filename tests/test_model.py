@@ -13,6 +13,7 @@ from envaudio.audio import resample
 from envaudio.errors import ModelError
 from envaudio.combine import combine_payloads
 from envaudio.loading import from_payload, load_model
+from envaudio.torchload import member_nets
 from envaudio.model import member_state, model_payload, save_model
 from envaudio.networks import cnn, create_model, yamnet
 from envaudio.predict import Classifier
@@ -53,8 +54,8 @@ def test_each_member_gets_exactly_its_own_features(mixed):
     assert np.array_equal(pred.features[y_fe.key()], want_y)
     assert want_cnn.shape == (1, 64, 173) and want_y.shape == (1, 398, 64)
     with torch.inference_mode():
-        p = [F.softmax(m.net(torch.from_numpy(f)), -1).numpy()[0]
-             for m, f in zip(mixed.members, (want_cnn, want_y))]
+        p = [F.softmax(net(torch.from_numpy(f)), -1).numpy()[0]
+             for net, f in zip(member_nets(mixed), (want_cnn, want_y))]
     assert np.allclose(pred.probabilities, 0.25 * p[0] + 0.75 * p[1], atol=1e-6)
 
 

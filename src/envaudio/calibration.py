@@ -20,8 +20,9 @@ from .datasets.splits import parse_folds, select_folds
 from .errors import DatasetError
 from .evaluate import evaluate_clips, trained_on
 from .fileio import audio_files
-from .loading import calibrate, from_payload, load_model
-from .model import read_payload, save_model
+from .loading import calibrate, load_model
+from .model import read_payload, save_deployable, save_model
+from .modelfile import SUFFIX, is_model_file, model_path_for, read_meta, with_calibration
 from .predict import Classifier
 
 ECE_BINS = 15
@@ -91,10 +92,11 @@ def heldout_predictions(spec: str, labels: list[str], clips, settings, workers: 
                         progress: bool = True) -> dict:
     """The uncalibrated probabilities of a held-out model on the folds it never saw."""
     path, folds = heldout_spec(spec)
-    payload = read_payload(path)
-    if payload["labels"] != labels:
+    model = load_model(path, settings=settings)
+    model.calibration = None  # its raw probabilities
+    if model.labels != labels:
         raise DatasetError(f"{path}: its labels differ from the model's")
-    seen = trained_on(payload.get("card"), folds)
+    seen = trained_on(model.card, folds)
     if seen is None:
         raise DatasetError(f"{path}: its card does not say which folds it was trained on, so it "
                            "cannot be checked to be held out")
@@ -103,8 +105,7 @@ def heldout_predictions(spec: str, labels: list[str], clips, settings, workers: 
     test = select_folds(clips, folds)
     if not test:
         raise DatasetError(f"no clips in folds {folds}")
-    payload = {k: v for k, v in payload.items() if k != "calibration"}  # its raw probabilities
-    ev = evaluate_clips(from_payload(payload, path), test, workers, progress, settings)
+    ev = evaluate_clips(model, test, workers, progress, settings)
     ok = ~np.isnan(ev.probabilities).any(axis=1)
     idx = {l: i for i, l in enumerate(labels)}
     y = np.array([idx[c.label] for c in test])[ok]
@@ -141,7 +142,8 @@ def calibrate_model(target_path: Path, out: Path, heldout: list[str], clips, set
         raise DatasetError("--max-right-lost must be in [0, 1)")
     if ood and not Path(ood).is_dir():
         raise FileNotFoundError(f"--ood {ood}: no such folder")
-    target = read_payload(target_path)
+    deployable = is_model_file(target_path)  # a model file: only its model.json changes
+    target = read_meta(target_path) if deployable else read_payload(target_path)
     labels = target["labels"]
     sets = [heldout_predictions(h, labels, clips, settings, workers, progress) for h in heldout]
     P = np.concatenate([d["probs"] for d in sets])
@@ -169,11 +171,28 @@ def calibrate_model(target_path: Path, out: Path, heldout: list[str], clips, set
     target["calibration"] = {"temperature": T, "unknown_threshold": thr,
                              "fitted_on": report["heldout"], "ece_before": report["pooled"]["before"]["ece"],
                              "ece_after": report["pooled"]["after"]["ece"]}
-    target.setdefault("card", {})["calibration"] = target["calibration"]
-    save_model(out, target)
-    card_file = Path(str(target_path) + ".card.json")
-    if card_file.is_file() or out != target_path:
-        Path(str(out) + ".card.json").write_text(json.dumps(target["card"], indent=1) + "\n")
+    target["card"] = {**(target.get("card") or {}), "calibration": target["calibration"]}
+    out = write_calibrated(target_path, out, target, deployable)
+    report["written"] = str(out)
     if ood:
         report["ood"] = ood_rates(out, ood, settings)
     return report
+
+
+def write_calibrated(target_path: Path, out: Path, target: dict, deployable: bool) -> Path:
+    """The calibrated model at `out`: a model file gets a new model.json (its graph kept);
+    a training file is written with its model file beside it (and its card, when the
+    target had one beside it or is written elsewhere). Returns the model file's path."""
+    out = Path(out)
+    if deployable:
+        out = out if out.suffix == SUFFIX else model_path_for(out)
+        with_calibration(target_path, out, target["calibration"], target["card"])
+        return out
+    training = out.with_suffix(".pt") if out.suffix == SUFFIX else out
+    save_model(training, target)
+    card_file = Path(str(target_path) + ".card.json")
+    if card_file.is_file() or training != target_path:
+        Path(str(training) + ".card.json").write_text(json.dumps(target["card"], indent=1) + "\n")
+    beside = model_path_for(training)
+    save_deployable(target, beside, source=training.name)
+    return beside

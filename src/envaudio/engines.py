@@ -1,15 +1,16 @@
-"""Who runs the members' networks: PyTorch eager, or ONNX Runtime (INFERENCE_BACKEND).
+"""Who runs the members' networks: ONNX Runtime, or PyTorch eager (INFERENCE_BACKEND).
 
 Both take the model inputs of n windows ({front end key: (n, ...)}) and give each
 member's class probabilities (n_members, n, n_classes). The ONNX Runtime engine runs one
-graph that holds every member (one input per distinct front end), so a batch of windows
-goes through all members in a single call; the graph is exported from the loaded PyTorch
-networks when the model is first loaded (about a second) and kept in the cache folder for
-the next loads (onnxcache.py: keyed by the model's weights and the code, each file checked
-against its SHA-256 when read back).
+graph that holds every member (one input `features_i` per distinct front end), so a batch
+of windows goes through all members in a single call: a model file's own graph, or, for a
+training file loaded with PyTorch, the graph exported from it (torchload.py, cached by
+onnxcache.py). The PyTorch engine (torchload.TorchEngine) runs a training file's networks
+eagerly: the reference the graphs are checked against.
 
 `auto` picks ONNX Runtime when it is installed: measured on this 2-core machine it ran
-the members 2-4x faster than PyTorch eager (docs/performance.md).
+the members 2-4x faster than PyTorch eager (docs/performance.md). This module imports no
+PyTorch: the PyTorch engine is imported from torchload only when it is asked for.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ import importlib.util
 import threading
 
 import numpy as np
-import torch
 
 from .errors import BackendError
-from .graphs import stack_of
-from .onnxcache import session_for, session_options
+from .ortsession import open_session
 from .settings import INFERENCE_BACKENDS as BACKENDS
+from .settings import available_cpus
+
+# Windows per ONNX Runtime call at most: 8-16 ran 4-10 % faster than 32 on this machine
+# (1 and 2 threads; the activations of a few windows stay in the caches).
+MAX_BATCH = 8
 
 
 def onnxruntime_installed() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def resolve_backend(name: str) -> str:
@@ -37,45 +41,50 @@ def resolve_backend(name: str) -> str:
     if name == "auto":
         return "onnxruntime" if onnxruntime_installed() else "torch"
     if name == "onnxruntime" and not onnxruntime_installed():
-        raise BackendError("INFERENCE_BACKEND=onnxruntime, but onnxruntime (and onnx) are not "
-                           "installed: pip install onnxruntime onnx, or use INFERENCE_BACKEND=torch")
+        raise BackendError("INFERENCE_BACKEND=onnxruntime, but onnxruntime is not installed: "
+                           "pip install onnxruntime")
     return name
-
-
-class TorchEngine:
-    name = "torch"
-
-    def __init__(self, model):
-        self.keys = [fe.key() for fe in model.frontends]
-        self.stack = stack_of(model)
-
-    def __call__(self, feats: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
-        n = len(feats[self.keys[0]])
-        with torch.inference_mode():
-            parts = [self.stack(*(torch.from_numpy(np.ascontiguousarray(feats[k][i:i + batch_size]))
-                                  for k in self.keys)).numpy()
-                     for i in range(0, n, batch_size)]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 class OrtEngine:
     name = "onnxruntime"
-    # Windows per call at most: 8-16 ran 4-10 % faster than 32 on this machine (1 and 2
-    # threads; the activations of a few windows stay in the caches).
-    max_batch = 8
+    max_batch = MAX_BATCH
 
     def __init__(self, model, threads: int | None = None, cache_dir: str | None = None):
-        self.keys = [fe.key() for fe in model.frontends]
-        self.names = [f"features_{i}" for i in range(len(self.keys))]
-        self.session = session_for(model, self.names, session_options(threads or torch.get_num_threads()),
-                                   cache_dir)
+        self.threads = threads or model.threads or available_cpus()
+        if model.graph is not None:
+            self.session = open_session(model.graph, self.threads)
+        else:  # a training file: its graph exported from PyTorch (cached)
+            from .torchload import training_session
+
+            self.session = training_session(model, self.threads, cache_dir)
+        keys = [fe.key() for fe in model.frontends]
+        self.inputs = [(i.name, keys[int(i.name.rsplit("_", 1)[1])]) for i in self.session.get_inputs()]
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def _run(self, output: str, feats: dict[str, np.ndarray], batch_size: int, axis: int) -> np.ndarray:
+        n = len(feats[self.inputs[0][1]])
+        step = max(1, min(batch_size, self.max_batch))
+        parts = [self.session.run([output], {name: np.ascontiguousarray(feats[k][i:i + step], np.float32)
+                                             for name, k in self.inputs})[0]
+                 for i in range(0, n, step)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
 
     def __call__(self, feats: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
-        n, step = len(feats[self.keys[0]]), min(batch_size, self.max_batch)
-        parts = [self.session.run(None, {name: np.ascontiguousarray(feats[k][i:i + step], np.float32)
-                                         for name, k in zip(self.names, self.keys)})[0]
-                 for i in range(0, n, step)]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return self._run("probabilities", feats, batch_size, axis=1)
+
+    def embed(self, feats: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
+        if "embeddings" not in self.outputs:
+            raise BackendError("this model's graph has no embeddings output (its first member has no "
+                               "linear layer)")
+        return self._run("embeddings", feats, batch_size, axis=0).astype(np.float32, copy=False)
+
+
+def TorchEngine(model):  # noqa: N802 (a class in torchload.py; named here where it always was)
+    """PyTorch eager (envaudio[train]): torchload.TorchEngine."""
+    from .torchload import TorchEngine as engine
+
+    return engine(model)
 
 
 _lock = threading.Lock()

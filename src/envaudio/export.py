@@ -34,7 +34,9 @@ from . import npfeatures
 from .errors import ModelError
 from .graphs import OPSET, example_features, example_inputs, onnx_bytes
 from .loading import LoadedModel, calibrate
-from .onnxcache import onnxruntime, session_options
+from .ortsession import onnxruntime, session_options
+from .settings import available_cpus
+from .torchload import member_nets
 
 MAX_DIFF = 1e-4
 FORMAT = "envaudio-onnx"
@@ -114,7 +116,7 @@ class OnnxFiles:
     def __init__(self, folder: Path, meta: dict, threads: int | None = None, int8: bool = False):
         ort = onnxruntime()
 
-        so = session_options(threads or torch.get_num_threads())
+        so = session_options(threads or available_cpus())
         self.keys = [npfeatures.settings_of(fe) for fe in meta["frontends"]]
         self.members = []
         for m in meta["members"]:
@@ -154,9 +156,9 @@ def export_onnx(model: LoadedModel, out: str | Path, overlap: float, int8: bool 
     keys = [fe.key() for fe in model.frontends]
     (out / SHARED_WEIGHTS).unlink(missing_ok=True)
     graphs = []
-    for f, m in zip(files, model.members):
+    for f, m, member_net in zip(files, model.members, member_nets(model)):
         x = feats[keys.index(m.frontend.key())]
-        net = nn.Sequential(m.net, nn.Softmax(dim=-1))
+        net = nn.Sequential(member_net, nn.Softmax(dim=-1))
         graphs.append(onnx_bytes(net, (x,), ["features"], ["probabilities"]))
     for f, graph in zip(files, share_weights(graphs, out)):
         (out / f).write_bytes(graph)

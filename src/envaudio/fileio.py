@@ -1,6 +1,6 @@
 """Files on disk: writes that a kill cannot leave half done, and finding audio files.
 
-Torch-free (torch is imported only by `atomic_torch_save`)."""
+Torch-free (model.py saves torch pickles with `atomic_write`)."""
 
 from __future__ import annotations
 
@@ -29,12 +29,6 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    import torch
-
-    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def is_audio_file(path: Path) -> bool:

@@ -1,11 +1,12 @@
-"""The ONNX Runtime engine's graph, kept on disk between model loads.
+"""The graph of a training file (NAME.pt) loaded with PyTorch, kept on disk between loads.
 
-Exporting the graph from the loaded PyTorch networks takes about a second at every load
-(two on a busy machine); reading it back takes milliseconds. Files live in
-<cache_dir>/onnx/<key>.onnx (ENVAUDIO_CACHE_DIR), key = SHA-256 of everything the graph
-is made from: each member's network, architecture, front end and inference weights, the
-graph's input names, the package's source code, and the torch and onnx versions. So a
-changed model, code or exporter never meets an old graph.
+A model file (modelfile.py) carries its graph; a training file does not, so loading one
+(with envaudio[train]) exports the graph from its networks (graphs.payload_graph): about
+a second at every load (two on a busy machine); reading it back takes milliseconds. Files
+live in <cache_dir>/onnx/<key>.onnx-cache (ENVAUDIO_CACHE_DIR), key = SHA-256 of
+everything the graph is made from: each member's network, architecture, front end and
+weights, the package's source code, and the torch and onnx versions. So a changed model,
+code or exporter never meets an old graph.
 
 Safe by construction: a file is written to a temp name and renamed (a kill mid-write
 leaves no half file under the key) and holds the graph's SHA-256 before the graph; a
@@ -25,7 +26,8 @@ from pathlib import Path
 import torch
 
 from .fileio import atomic_write
-from .graphs import OPSET, example_inputs, onnx_bytes, stack_of
+from .graphs import OPSET, payload_graph
+from .ortsession import onnxruntime, open_session, session_options  # noqa: F401 (their old home)
 
 log = logging.getLogger("envaudio")
 
@@ -45,24 +47,23 @@ def source_digest() -> str:
     return h.hexdigest()
 
 
-def graph_key(model, names: list[str]) -> str:
+def graph_key(payload: dict) -> str:
     import onnx
 
     h = hashlib.sha256()
-    h.update(json.dumps({"names": names, "opset": OPSET, "torch": torch.__version__, "onnx": onnx.__version__,
-                         "source": source_digest()}).encode())
-    for m in model.members:
-        h.update(json.dumps({"network": m.network, "arch": m.arch, "frontend": m.frontend.key()},
+    h.update(json.dumps({"opset": OPSET, "torch": torch.__version__, "onnx": onnx.__version__,
+                         "labels": payload["labels"], "source": source_digest()}).encode())
+    for m in payload["members"]:
+        h.update(json.dumps({"network": m["network"], "arch": m["arch"], "features": m["features"]},
                             sort_keys=True, default=str).encode())
-        for k, v in m.net.state_dict().items():
+        for k, v in m["state"].items():
             h.update(f"{k}:{v.dtype}:{tuple(v.shape)}".encode())
             h.update(v.detach().contiguous().cpu().numpy().tobytes())
     return h.hexdigest()
 
 
-def _export(model, names: list[str]) -> bytes:
-    return onnx_bytes(stack_of(model), example_inputs(model.frontends), names, ["probabilities"],
-                      batch_axes={"probabilities": 1})
+def _export(payload: dict) -> bytes:
+    return payload_graph(payload)[0]
 
 
 def _read(path: Path) -> bytes | None:
@@ -96,50 +97,25 @@ def _touch(path: Path) -> None:
         pass
 
 
-def session_for(model, names: list[str], options, cache_dir: str | os.PathLike | None):
-    """An ONNX Runtime session of the model's member stack (graphs.MemberStack), its graph
-    from the cache when a valid one is there (cache_dir None: no cache)."""
-    ort = onnxruntime()
-
-    def session(graph):
-        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-
+def session_for(payload: dict, threads: int, cache_dir: str | os.PathLike | None):
+    """An ONNX Runtime session of a training file's graph (graphs.payload_graph), from the
+    cache when a valid one is there (cache_dir None: no cache)."""
     folder = Path(cache_dir) / "onnx" if cache_dir else None
-    path = folder / f"{graph_key(model, names)}{SUFFIX}" if folder else None
+    path = folder / f"{graph_key(payload)}{SUFFIX}" if folder else None
     if path is not None and path.is_file():
         graph = _read(path)
         try:
             if graph is not None:
-                s = session(graph)
+                s = open_session(graph, threads)
                 _touch(path)
                 return s
         except Exception:  # ONNX Runtime refused it: exported afresh below
             pass
         log.info("envaudio: the cached ONNX graph %s is damaged; exporting it again", path)
-    graph = _export(model, names)
+    graph = _export(payload)
     if path is not None:
         try:
             _write(folder, path, graph)
         except OSError as e:  # a read-only home, a full disk: no cache, no failure
             log.info("envaudio: cannot cache the ONNX graph in %s (%s)", folder, e)
-    return session(graph)
-
-
-def onnxruntime():
-    """The onnxruntime module, with its telemetry off: ONNX Runtime 1.32 otherwise starts a
-    telemetry session on import, which writes a `.ses` file into TMPDIR (found by the
-    hardening tests: temp files must not outlive a request)."""
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    import onnxruntime as ort
-
-    return ort
-
-
-def session_options(threads: int):
-    ort = onnxruntime()
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = max(1, threads)
-    so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3  # warnings about unused initialisers etc. are not the user's
-    return so
+    return open_session(graph, threads)

@@ -52,5 +52,7 @@ def run(args) -> int:
           f"{a['accuracy_of_the_rest']:.3f}")
     if "ood" in report:
         print(f"out-of-domain ({report['ood']['n']} files): {100 * report['ood']['unknown_rate']:.0f} % unknown")
-    print(f"saved {out} (calibration written); report {args.report}")
+    written = Path(report["written"])
+    also = "" if written == out else f" and its model file {written}"
+    print(f"saved {out}{also} (calibration written); report {args.report}")
     return 0

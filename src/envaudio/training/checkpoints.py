@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..fileio import atomic_torch_save
+from ..model import atomic_torch_save
 
 
 class Checkpoints:
