@@ -260,12 +260,15 @@ def test_embeddings(archive, clean, classifier):
         assert e.shape == (len(windows), 1024) and e.dtype == np.float32 and np.isfinite(e).all()
         assert [(float(r["start"]), float(r["end"])) for r in rows] == \
             [(w["window_start"], w["window_end"]) for w in windows]
-    # The first member's tower: the same as running its pooled embedding by hand.
+    # The first member's tower: the same as running its pooled embedding by hand, in
+    # PyTorch, from the bundled model's training file.
     import torch
 
+    from envaudio.loading import load_model
+    from envaudio.torchload import member_nets
     from envaudio.windows import cut_at
 
-    net = classifier.model.members[0].net
+    net = member_nets(load_model(ROOT / "models" / "accurate.pt"))[0]
     wave = classifier.load(archive / "site1" / "tone.wav")
     waves = classifier.at_model_rates(wave, classifier.sample_rate)
     feats = classifier.model.featurize(cut_at(waves, [0.0, 2.0], classifier.window_seconds))

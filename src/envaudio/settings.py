@@ -21,8 +21,10 @@ from .frontends import FeatureConfig
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS = PACKAGE_DIR / "assets"
 # The models shipped in the package, by name (`--model NAME`, ENVAUDIO_MODEL,
-# `load_classifier(NAME)`): one fast network, and the ensemble it was distilled from.
-BUNDLED_MODELS = {"fast": ASSETS / "fast.pt", "accurate": ASSETS / "accurate.pt"}
+# `load_classifier(NAME)`): one fast network, and the ensemble it was distilled from. Model
+# files (modelfile.py: run without PyTorch); their training files are in the repository's
+# models/ folder, not in the package.
+BUNDLED_MODELS = {"fast": ASSETS / "fast.envaudio", "accurate": ASSETS / "accurate.envaudio"}
 DEFAULT_MODEL = "accurate"
 BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_MODEL]
 
@@ -47,6 +49,8 @@ def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
 # Read bare (without the ENVAUDIO_ prefix) for compatibility with the original design.
 _BARE_ENV = {"allowed_origins", "allowed_hosts", "max_upload_mb", "audio_loader",
              "ffmpeg_timeout_seconds", "inference_backend"}
+# Old names still read (after the current one): setting -> variable.
+_OLD_ENV = {"threads": "ENVAUDIO_TORCH_THREADS"}
 
 
 INFERENCE_BACKENDS = ("auto", "onnxruntime", "torch")
@@ -159,7 +163,10 @@ class Settings:
     inference_backend: str = "auto"
     serve_host: str = "127.0.0.1"  # the address `envaudio serve --host` binds (an allowed host)
     serve_workers: int = 1  # uvicorn worker processes (`envaudio serve --workers`)
-    torch_threads: int = 0  # intra-op threads per server process; 0: available cores // serve_workers
+    # ONNX Runtime's intra-op threads per process (each server worker, each `analyze`
+    # worker, `predict`); 0: the available cores (// SERVE_WORKERS when serving).
+    # ENVAUDIO_TORCH_THREADS, its old name, is read too.
+    threads: int = 0
     cache_dir: str = field(default_factory=lambda: str(Path.home() / ".cache" / "envaudio"))
 
     @classmethod
@@ -170,6 +177,8 @@ class Settings:
             raw = env.get(f"ENVAUDIO_{f.name.upper()}")
             if raw is None and f.name in _BARE_ENV:
                 raw = env.get(f.name.upper())
+            if raw is None and f.name in _OLD_ENV:
+                raw = env.get(_OLD_ENV[f.name])
             if raw is None:
                 continue
             values[f.name] = _parse(f.name, raw, type(getattr(cls(), f.name)))
@@ -183,7 +192,7 @@ class Settings:
         """The settings the environment sets (so a network's recipe does not override them)."""
         env = os.environ if env is None else env
         return {f.name for f in fields(cls) if f"ENVAUDIO_{f.name.upper()}" in env
-                or (f.name in _BARE_ENV and f.name.upper() in env)}
+                or (f.name in _BARE_ENV and f.name.upper() in env) or _OLD_ENV.get(f.name) in env}
 
     def validate(self) -> None:
         if self.audio_loader not in ("ffmpeg", "soundfile", "librosa"):
@@ -215,6 +224,8 @@ class Settings:
             raise SettingsError("UNKNOWN_THRESHOLD must be in [0, 1)")
         if self.min_event_seconds < 0 or self.max_gap_seconds < 0:
             raise SettingsError("MIN_EVENT_SECONDS and MAX_GAP_SECONDS must not be negative")
+        if self.threads < 0:
+            raise SettingsError("THREADS must not be negative (0: the available cores)")
         if self.min_audio_seconds < 0 or self.shutdown_grace_seconds < 0:
             raise SettingsError("MIN_AUDIO_SECONDS and SHUTDOWN_GRACE_SECONDS must not be negative")
 

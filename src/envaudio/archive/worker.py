@@ -15,39 +15,23 @@ from .formats import EMBEDDINGS_SUFFIX, per_file_outputs
 
 class Embedder:
     """Per-window embeddings: the input of the last linear layer of the model's first
-    member, run in PyTorch. For the bundled model (and any whose first member is a YAMNet
-    with a linear head) that is the YAMNet tower's 1024-d embedding averaged over the
-    window's patches: AudioSet's embedding when the tower is frozen. For a CNN member, the
-    pooled 128-d features its classifier reads."""
+    member, the graph's `embeddings` output (graphs.WithEmbeddings). For the accurate model
+    (and any whose first member is a YAMNet with a linear head) that is the YAMNet tower's
+    1024-d embedding averaged over the window's patches: AudioSet's embedding when the
+    tower is frozen. For a CNN member, the pooled 128-d features its classifier reads; for
+    mn04, its hidden layer."""
 
     def __init__(self, model):
-        import torch.nn as nn
-
-        member = model.members[0]
-        self.net = member.net
-        self.key = member.frontend.key()
-        self.network = member.network
-        linears = [m for m in self.net.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise ValueError(f"the first member ({member.network}) has no linear layer to take embeddings before")
-        self.layer = linears[-1]
-        self.dim = self.layer.in_features
+        self.model = model
+        self.network = model.embedding_member
+        self.key = model.frontends[0].key()
+        probe = model.featurize({r: np.zeros((1, round(model.duration * r)), np.float32) for r in model.sample_rates})
+        self.dim = int(model.embeddings(probe).shape[1])  # the graph says it once it runs
 
     def __call__(self, feats: dict[str, np.ndarray], batch: int = 32) -> np.ndarray:
-        import torch
-
-        x = feats[self.key]
-        if not len(x):
+        if not len(feats[self.key]):
             return np.zeros((0, self.dim), np.float32)
-        got: list = []
-        hook = self.layer.register_forward_pre_hook(lambda _m, inputs: got.append(inputs[0].detach().clone()))
-        try:
-            with torch.inference_mode():
-                for i in range(0, len(x), batch):
-                    self.net(torch.from_numpy(np.ascontiguousarray(x[i:i + batch], np.float32)))
-        finally:
-            hook.remove()
-        return torch.cat(got).numpy().astype(np.float32)
+        return self.model.embeddings(feats, batch)
 
 
 def error_reason(e: BaseException) -> str:
@@ -68,13 +52,12 @@ def npy_bytes(a: np.ndarray) -> bytes:
 class Analyzer:
     def __init__(self, model_path: str | None, formats, embeddings: bool, threads: int | None = None,
                  top_k: int = 3, settings=None):
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         from ..predict import load_classifier
+        from ..settings import get_settings
 
+        settings = settings or get_settings()
+        if threads:  # this worker's share of the cores (archive/run.py)
+            settings = settings.replace(threads=threads)
         self.clf = load_classifier(model_path, settings)
         self.formats = tuple(formats)
         self.top_k = top_k

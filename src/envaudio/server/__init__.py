@@ -9,7 +9,7 @@ __all__ = ["create_app", "serve"]
 
 
 def __getattr__(name: str):
-    if name == "create_app":  # imports torch: not needed by `envaudio serve`'s master process
+    if name == "create_app":  # imports fastapi and the model's packages: not for `envaudio serve`'s master process
         from .app import create_app
 
         return create_app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import torch
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -43,8 +42,14 @@ async def health(request: Request):
         return JSONResponse(body, status_code=503)
     return {"status": "ok", "model_loaded": True, "model": Path(clf.model.path).name,
             "model_name": bundled_name(clf.model.path),
-            "n_classes": len(clf.labels), "torch_threads": torch.get_num_threads(),
+            "n_classes": len(clf.labels), "threads": _threads(clf), "torch_threads": _threads(clf),
             "version": __version__}
+
+
+def _threads(clf) -> int | None:
+    """The intra-op threads of this process's engine (ONNX Runtime's, once made)."""
+    engine = clf.model.__dict__.get("_engines", {}).get("onnxruntime")
+    return getattr(engine, "threads", None) or clf.model.threads or None
 
 
 @router.get("/labels", response_model=schemas.LabelsResponse, tags=["service"],

@@ -16,14 +16,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
-import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from .. import __version__
-from ..features import start_torch_threads
 from ..predict import Classifier, load_classifier
 from ..settings import PACKAGE_DIR, Settings
 from . import api, site, ws
@@ -50,9 +48,10 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
                web_dir: str | Path | None = None) -> FastAPI:
     if settings is None:
         settings = classifier.settings if classifier is not None else Settings.from_env()
-    elif classifier is not None and classifier.settings != settings:
+    if not settings.threads:  # this process's share of the cores, for ONNX Runtime
+        settings = settings.replace(threads=cpu_budget(settings))
+    if classifier is not None and classifier.settings != settings:
         classifier = Classifier(classifier.model, settings)  # same network, this app's settings
-    init_torch(settings.torch_threads or cpu_budget(settings))
     state = ServingState(settings=settings, classifier=classifier)
 
     @asynccontextmanager
@@ -62,7 +61,7 @@ def create_app(settings: Settings | None = None, classifier: Classifier | None =
             try:
                 state.classifier = await anyio.to_thread.run_sync(
                     load_classifier, None, settings)
-            except Exception as e:  # ModelError, or anything torch.load raises
+            except Exception as e:  # ModelError, BackendError, or anything a damaged file raises
                 state.error = f"the model could not be loaded: {e}"
                 log.error("envaudio: %s", state.error)
         if state.classifier is not None:
@@ -106,18 +105,6 @@ def _install_docs(app: FastAPI) -> None:
                                    swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
                                    swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
-
-
-def init_torch(threads: int) -> None:
-    """Set torch's intra-op threads and start its OpenMP runtime in the calling thread.
-
-    Call from a thread that lives as long as the process (create_app runs in the main
-    thread under uvicorn and the TestClient). If OpenMP is first started from a worker
-    thread (e.g. by loading the model in the lifespan's thread pool), every later op run
-    from the thread pool was measured ~40x slower here (~500 ms instead of ~10 ms for a
-    4-s clip) with 2 threads."""
-    torch.set_num_threads(max(1, threads))
-    start_torch_threads()
 
 
 def _check_stream_settings(state: ServingState) -> None:

@@ -151,8 +151,8 @@ def spectrogram_wave(clf: Classifier, wave: np.ndarray, filename: str | None = N
 
 
 def warm_up(clf: Classifier) -> None:
-    """One prediction on silence, so the first real request does not pay torch's
-    one-off initialisation (tens of ms)."""
+    """One prediction on silence, so the first real request does not pay for creating the
+    ONNX Runtime session and its first run (tens of ms)."""
     seconds = min(clf.window_seconds, clf.settings.max_audio_seconds)  # within the input limits
     wave = np.zeros(int(seconds * clf.sample_rate), dtype=np.float32)
     clf.classify_waveform(wave, clf.sample_rate, keep_features=False)

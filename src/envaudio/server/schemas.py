@@ -129,7 +129,8 @@ class HealthResponse(_Model):
     model: str | None = Field(None, description="model file name")
     model_name: str | None = Field(None, description="the bundled model loaded (fast, accurate), or null for another file")
     n_classes: int | None = None
-    torch_threads: int | None = Field(None, description="intra-op threads of this worker process")
+    threads: int | None = Field(None, description="ONNX Runtime's intra-op threads in this worker process")
+    torch_threads: int | None = Field(None, description="deprecated: `threads` (the same number)")
     version: str
 
 

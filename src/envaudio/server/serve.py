@@ -4,10 +4,10 @@ Settings reach the app (and every worker process) through the environment: the a
 factory `envaudio.server.app:create_app` reads them with `Settings.from_env()`. So
 `--model` becomes ENVAUDIO_MODEL_PATH, `--host` ENVAUDIO_SERVE_HOST (an allowed Host name)
 and `--workers` ENVAUDIO_SERVE_WORKERS (from which each worker derives its CPU share:
-available cores // workers torch threads, and as many concurrent CPU-bound jobs).
+available cores // workers ONNX Runtime threads, and as many concurrent CPU-bound jobs).
 
-With several workers this process only supervises them: it never imports torch (the
-model is checked in a short-lived subprocess), so it stays small.
+With several workers this process only supervises them: it never loads the model (it is
+checked in a short-lived subprocess), so it stays small.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def check_model(path: str, workers: int) -> None:
     """Fail now, with the model's own message, rather than in every worker."""
     from ..settings import SettingsError
 
-    if workers == 1:  # this process is the worker: it loads torch and the model anyway
+    if workers == 1:  # this process is the worker: it loads the model anyway
         from ..loading import load_model
 
         load_model(path)
@@ -57,17 +57,16 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, model: st
     os.environ["ENVAUDIO_SERVE_WORKERS"] = str(workers)
     os.environ["ENVAUDIO_SERVE_HOST"] = host
     settings = Settings.from_env()  # SettingsError -> a clear message from the CLI
-    # The first start after an install, an update or a new model is the slow one: Python
-    # compiles the package, torch loads, and the ONNX Runtime graph is built and cached.
+    # A model file carries its graph: loading takes well under a second. A training file
+    # (NAME.pt, with envaudio[train]) has its graph exported at its first load (cached).
     model_file = settings.model_file()
-    print(f"envaudio: loading {model_file} (the first start after an install or a change "
-          "also builds its ONNX Runtime graph, cached in CACHE_DIR: up to a minute)", flush=True)
+    print(f"envaudio: loading {model_file}", flush=True)
     t0 = time.monotonic()
     check_model(model_file, workers)
     print(f"envaudio: model ready in {time.monotonic() - t0:.1f} s", flush=True)
-    threads = settings.torch_threads or cpu_budget(settings)
+    threads = settings.threads or cpu_budget(settings)
     print(f"envaudio: serving {model_file} on http://{host}:{port} "
-          f"({workers} worker{'s' if workers > 1 else ''} x {threads} torch "
+          f"({workers} worker{'s' if workers > 1 else ''} x {threads} "
           f"thread{'s' if threads > 1 else ''})", flush=True)
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port,
                 workers=workers if workers > 1 else None, http=HTTP_PROTOCOL,

@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection
 
 from ..settings import Settings, available_cpus
 
-if TYPE_CHECKING:  # torch stays out of `envaudio serve`'s master process
+if TYPE_CHECKING:  # the model's packages stay out of `envaudio serve`'s master process
     from ..predict import Classifier
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ T = TypeVar("T")
 def cpu_budget(settings: Settings) -> int:
     """CPU cores for one server process: available cores // SERVE_WORKERS (at least 1).
 
-    It is both torch's intra-op thread count (unless TORCH_THREADS says otherwise) and how
+    It is both ONNX Runtime's intra-op thread count (unless THREADS says otherwise) and how
     many CPU-bound jobs (decode/features/model) run at once in the process; further jobs
     wait their turn, off the event loop, so /health and the streams stay responsive."""
     return max(1, available_cpus() // max(1, settings.serve_workers))
