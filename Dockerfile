@@ -10,7 +10,9 @@
 #   docker run --rm -p 8000:8000 envaudio envaudio serve --host 0.0.0.0 --port 8000 --workers 2
 # or a trained model mounted in:
 #   docker run --rm -p 8000:8000 -v "$PWD/artifacts:/models:ro" \
-#     -e ENVAUDIO_MODEL_PATH=/models/model.pt envaudio
+#     -e ENVAUDIO_MODEL_PATH=/models/model.envaudio envaudio
+# (a model file: what `envaudio train` and `distill` write beside their .pt; the image has
+# no PyTorch to read a .pt itself).
 
 # ---------------------------------------------------------------- 1. the web app
 FROM node:20-slim AS web
@@ -36,14 +38,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg libsndfile1 tini \
     && rm -rf /var/lib/apt/lists/*
 
-# The same steps as scripts/bootstrap.sh: pip upgraded, torch first and pinned (the pin
-# must equal the one in pyproject.toml), then the package. One difference: the index URL.
-# bootstrap.sh runs where pip's configured index already serves the CPU build of torch;
-# from plain PyPI, Linux torch wheels pull in the multi-GB CUDA libraries, so here it
-# comes from PyTorch's CPU index (2.13.0+cpu satisfies the package's torch==2.13.0).
-# Own layer: it is the big one, and it only changes with the pin.
-RUN python -m pip install --upgrade pip \
-    && python -m pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+# The lean install, as ./run.sh's: the package without extras, so no PyTorch (a model
+# file runs on ONNX Runtime, docs/devices.md): about 230 MB of Python packages instead of
+# about 1.7 GB with torch. pip upgraded first, as scripts/bootstrap.sh does.
+RUN python -m pip install --upgrade pip
 
 WORKDIR /tmp/envaudio-src
 COPY pyproject.toml ./
@@ -51,9 +49,11 @@ COPY src/ ./src/
 # The built web app becomes package data (pyproject: package-data "web/**/*"), next to
 # the bundled model and example clips (assets/).
 COPY --from=web /build/src/envaudio/web/ ./src/envaudio/web/
-# Non-editable install: the package, model, examples and web app land in site-packages.
+# Non-editable install, no extras: the package, the bundled model files, the examples and
+# the web app land in site-packages; `import torch` fails in the image.
 RUN python -m pip install . \
     && python -c "import envaudio.settings as s; assert (s.PACKAGE_DIR / 'web' / 'index.html').is_file() and s.BUNDLED_MODEL.is_file() and (s.PACKAGE_DIR / 'assets' / 'examples' / 'examples.json').is_file(), 'package data missing'" \
+    && python -c "import importlib.util as u; assert u.find_spec('torch') is None, 'torch in the serving image'" \
     && rm -rf /tmp/envaudio-src
 
 # Unprivileged user (numeric, so Kubernetes' runAsNonRoot can check it). The feature
@@ -63,9 +63,9 @@ USER 10001:10001
 WORKDIR /home/envaudio
 
 # Uvicorn worker processes (`envaudio serve --workers` defaults to this). Each worker
-# loads its own copy of the model and gets cpu_count // workers torch threads; os.cpu_count()
-# sees the host's cores, not a --cpus limit, so with a CPU limit also set
-# ENVAUDIO_TORCH_THREADS (e.g. --cpus 4 with 2 workers: ENVAUDIO_TORCH_THREADS=2).
+# loads its own copy of the model and gets available cores // workers ONNX Runtime
+# threads (the cores a cgroup CPU limit allows, settings.available_cpus); ENVAUDIO_THREADS
+# sets them (e.g. --cpus 4 with 2 workers: ENVAUDIO_THREADS=2).
 ENV ENVAUDIO_SERVE_WORKERS=1
 
 EXPOSE 8000

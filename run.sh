@@ -4,5 +4,6 @@
 # (e.g. ./run.sh --port 9000 --workers 2).
 set -euo pipefail
 cd "$(dirname "$0")"
-source scripts/bootstrap.sh
+# The lean install: the package without extras (no PyTorch): serving needs no training packages.
+ENVAUDIO_EXTRAS="" source scripts/bootstrap.sh
 exec .venv/bin/envaudio serve "$@"

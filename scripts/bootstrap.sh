@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what envaudio needs into ./.venv (and builds the web app when npm is present).
-# Sourced by ./run.sh and ./test.sh; safe to run again (each step is skipped when up to date).
+# Sourced by ./run.sh (the lean install: no extras, no PyTorch) and ./test.sh
+# (ENVAUDIO_EXTRAS=train,test); safe to run again (each step is skipped when up to date).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,12 +21,14 @@ have="$(cat "$stamp" 2>/dev/null || true)"
 # Up to date when the dependency list is unchanged and the wanted extras are installed
 # (an install with the test extras also serves ./run.sh).
 if [ "$have" != "$want" ] && { [ -n "$EXTRAS" ] || [ "${have%% *}" != "${want%% *}" ]; }; then
-  log "installing envaudio and its dependencies (torch CPU build, pinned)"
+  log "installing envaudio and its dependencies${EXTRAS:+ (extras: $EXTRAS)}"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
-  # Outside this project's machines, plain PyPI gives Linux a CUDA build even when pinned:
-  # set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu there for the CPU wheel.
-  .venv/bin/python -m pip install --quiet "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+  if [[ ",$EXTRAS," == *",train,"* ]]; then
+    # torch first and pinned (the pin in pyproject's [train]): an unpinned torch would pull
+    # a multi-GB CUDA build. Outside this project's machines, plain PyPI gives Linux a CUDA
+    # build even when pinned: set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu there.
+    .venv/bin/python -m pip install --quiet "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+  fi
   .venv/bin/python -m pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"
   echo "$want" > "$stamp"
 fi

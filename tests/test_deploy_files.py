@@ -477,16 +477,20 @@ def test_cmd_is_the_packaged_entry_point(main_stages):
     assert args.command == "serve"
 
 
-def test_torch_pin_is_the_same_everywhere():
-    deps = pyproject()["project"]["dependencies"]
-    (pin,) = torch_pins(" ".join(d.replace(" ", "") for d in deps))
-    assert torch_pins(DOCKERFILE.read_text()) == {pin}
+def test_torch_pin_is_the_same_everywhere_and_serving_is_lean():
+    """torch is pinned once, in the train extra, and bootstrap.sh installs that pin for
+    ./test.sh (ENVAUDIO_EXTRAS=train,test) only; the default install, ./run.sh and the
+    serving image have no PyTorch (issue #27)."""
+    project = pyproject()["project"]
+    assert not torch_pins(" ".join(d.replace(" ", "") for d in project["dependencies"]))
+    assert not any(d.split("=")[0].split(">")[0].strip() in ("torch", "librosa", "matplotlib", "scipy", "onnx")
+                   for d in project["dependencies"])
+    (pin,) = torch_pins(" ".join(d.replace(" ", "") for d in project["optional-dependencies"]["train"]))
     assert torch_pins(BOOTSTRAP.read_text()) == {pin}
-    # The CPU build from PyTorch's index, installed before the package (so that pip
-    # keeps it instead of resolving torch again).
+    assert 'ENVAUDIO_EXTRAS=train,test' in (ROOT / "test.sh").read_text()
+    assert 'ENVAUDIO_EXTRAS=""' in (ROOT / "run.sh").read_text()
     text = DOCKERFILE.read_text()
-    assert "download.pytorch.org/whl/cpu" in text
-    assert text.index(f"torch=={pin}") < text.index("pip install .")
+    assert not torch_pins(text) and "pip install .[" not in text and "pip install . " in text
 
 
 def test_base_images_fit_the_project(main_stages, web_stages):
@@ -623,7 +627,8 @@ def test_package_data_covers_assets_and_web():
     pkg = ROOT / "src" / "envaudio"
     files = [p.relative_to(pkg).as_posix() for p in (pkg / "assets").rglob("*")
              if p.is_file() and "__pycache__" not in p.parts]
-    assert "assets/model.pt" in files and "assets/examples/examples.json" in files
+    assert "assets/accurate.envaudio" in files and "assets/examples/examples.json" in files
+    assert not [f for f in files if f.endswith(".pt")]  # training files stay out of the package (models/)
     files += [p.relative_to(pkg).as_posix() for p in (pkg / "web").rglob("*") if p.is_file()]
     files += ["web/index.html", "web/assets/index-abc123.js"]  # also when not built here
     for f in files:
@@ -655,7 +660,7 @@ def test_wheel_contains_model_examples_and_web(tmp_path):
 
     (whl,) = (tmp_path / "whl").glob("envaudio-*.whl")
     names = set(zipfile.ZipFile(whl).namelist())
-    assert "envaudio/assets/model.pt" in names
+    assert "envaudio/assets/accurate.envaudio" in names and not [n for n in names if n.endswith(".pt")]
     examples = json.loads((ROOT / "src/envaudio/assets/examples/examples.json").read_text())["examples"]
     assert {f"envaudio/assets/examples/{e['file']}" for e in examples} <= names
     assert "envaudio/assets/examples/examples.json" in names
