@@ -26,6 +26,23 @@ COMMANDS = {"prepare": "prepare", "train": "train", "distill": "distill", "combi
             "calibrate": "calibrate", "export": "export", "evaluate": "evaluate", "predict": "predict",
             "analyze": "analyze", "serve": "serve"}
 EPILOG = "Run `envaudio COMMAND --help` for a command's options."
+# What the commands that train or write training files need beyond the lean install
+# (`pip install envaudio`: predict, analyze, serve, evaluate): envaudio[train]'s packages.
+TRAINING_PACKAGES = {"train": ("torch", "onnx", "matplotlib"), "distill": ("torch", "onnx", "matplotlib"),
+                     "combine": ("torch", "onnx"), "zero-shot": ("torch", "onnx"), "calibrate": ("torch", "onnx"),
+                     "export": ("torch", "onnx")}
+
+
+def missing_packages(command: str) -> list[str]:
+    """The packages `command` needs that cannot be imported (tried: the command imports
+    them next anyway)."""
+    missing = []
+    for name in TRAINING_PACKAGES.get(command, ()):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
 
 
 def _module(command: str):
@@ -70,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(parser, sys.argv[1:] if argv is None else list(argv))
     if not args.command:
         parser.print_help()
+        return 2
+    missing = missing_packages(args.command)
+    if missing:  # the lean install: one line, no traceback
+        print(f"envaudio {args.command}: error: needs the training packages ({', '.join(missing)} not installed): "
+              "install envaudio[train]", file=sys.stderr)
         return 2
     try:
         return int(_module(args.command).run(args) or 0)

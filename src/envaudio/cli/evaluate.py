@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import DatasetError
 from ..settings import get_settings
 from .common import add_data_args, add_quiet, add_workers, check_output, warn
 
@@ -32,6 +33,9 @@ def run(args) -> int:
     s = get_settings()
     check_output(args.json_out, "--json", create_parent=True)
     check_output(args.plot, "--plot", create_parent=True)
+    can_plot = plotting_installed()
+    if args.plot and not can_plot:
+        raise DatasetError("--plot needs matplotlib: install envaudio[train]")
     model = load_model(s.model_file(args.model))
     ds = load_dataset(args.data_root, args.table)
     test, folds, what = evaluation_clips(ds, model.card, args.folds, args.split)
@@ -50,9 +54,12 @@ def run(args) -> int:
     if ev.errors:
         warn(f"\n{len(ev.errors)} file(s) could not be decoded and were left out, e.g. {ev.errors[0]}")
     plot = args.plot or (str(Path(args.json_out).with_suffix(".png")) if args.json_out else "confusion_matrix.png")
-    Path(plot).parent.mkdir(parents=True, exist_ok=True)
-    plot_confusion(ev.metrics, plot, f"{Path(model.path).name} on {what}")
-    print(f"\nconfusion matrix plot: {plot}")
+    if can_plot:
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
+        plot_confusion(ev.metrics, plot, f"{Path(model.path).name} on {what}")
+        print(f"\nconfusion matrix plot: {plot}")
+    else:
+        print("\nno confusion matrix plot: it needs matplotlib (install envaudio[train])")
     if args.json_out:
         keep = ("accuracy", "macro_f1", "labels", "per_class", "confusion_matrix", "n",
                 "macro_avg", "weighted_avg")
@@ -64,3 +71,11 @@ def run(args) -> int:
         Path(args.json_out).write_text(json.dumps(out, indent=1) + "\n")
         print(f"metrics JSON: {args.json_out}")
     return 0
+
+
+def plotting_installed() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
