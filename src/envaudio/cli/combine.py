@@ -12,7 +12,7 @@ from .common import add_data_args, add_quiet, add_workers
 def add_parser(sub) -> None:
     p = sub.add_parser("combine", help="one model from several: their members' probabilities averaged")
     p.add_argument("models", nargs="+", metavar="MODEL", help="model files (e.g. a yamnet and a cnn model)")
-    p.add_argument("--out", required=True, help="model file to write")
+    p.add_argument("--out", required=True, help="training file to write (its model file, .envaudio, beside it)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--weights", default=None, help="one weight per model, e.g. 0.6,0.4 (default: plain mean)")
     g.add_argument("--fit-folds", default=None, help="fit the weights on these validation folds "
@@ -41,7 +41,8 @@ def run(args) -> int:
         fit_clips = select_folds(clips, fit_folds)
     payload = combine_models(args.models, weights, fit_clips, fit_folds, get_settings(), args.workers,
                              not args.quiet, half=args.half)
-    save_model_files(args.out, payload)
+    model_file = save_model_files(args.out, payload)
     size = Path(args.out).stat().st_size / 1e6
-    print(f"saved {args.out} ({len(payload['members'])} members, {payload['combine']['rule']}, {size:.1f} MB)")
+    print(f"saved {args.out} ({len(payload['members'])} members, {payload['combine']['rule']}, {size:.1f} MB) "
+          f"and the model file {model_file} ({model_file.stat().st_size / 1e6:.1f} MB)")
     return 0

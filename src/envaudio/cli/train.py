@@ -69,7 +69,8 @@ def add_parser(sub) -> None:
                    help="fine-tuning YAMNet or mn04: full (all layers, keep the best epoch) or small "
                         f"({_small('yamnet')}; {_small('mn04')}); auto: small below "
                         f"{s.small_data_clips_per_class} clips per class (default: %(default)s)")
-    p.add_argument("--out", default="artifacts/model.pt", help="model file to write (default: %(default)s)")
+    p.add_argument("--out", default="artifacts/model.pt", help="training file to write, its model file (.envaudio) "
+                   "beside it (default: %(default)s)")
     p.add_argument("--run-dir", default=None, help="logs, plots, checkpoints (default: next to --out)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     # Defaults: the backbone's recipe (recipes.py) over the settings.
@@ -173,7 +174,10 @@ def _train(args) -> int:
     if result.val_metrics:
         print(f"validation: accuracy {result.val_metrics['accuracy']:.3f}, "
               f"macro-F1 {result.val_metrics['macro_f1']:.3f} (n={result.val_metrics['n']} windows)")
-    print(f"saved {args.out} (+ .labels.json, .card.json); log and curve in {run_dir}")
+    from ..modelfile import model_path_for
+
+    print(f"saved {args.out} (+ .labels.json, .card.json) and the model file {model_path_for(args.out)} (what "
+          f"predict, analyze and serve run); log and curve in {run_dir}")
     if test:
         ev = evaluate_clips(load_model(args.out), select_folds(clips, test), workers=args.workers,
                             progress=not args.quiet)

@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
                    '{"label": ["AudioSet class", ...], ...} with the network\'s display names')
     p.add_argument("--temperature", type=float, default=None, help="divides the mapped logits "
                    f"(default: {', '.join(f'{k} {v:g}' for k, v in TEMPERATURES.items())})")
-    p.add_argument("--out", required=True, help="model file to write")
+    p.add_argument("--out", required=True, help="training file to write (NAME.pt; its model file NAME.envaudio "
+                   "goes beside it)")
 
 
 def run(args) -> int:
@@ -45,7 +46,7 @@ def run(args) -> int:
     folder = pretrained if pretrained.is_dir() else pretrained.parent
     payload = zero_shot_payload(pretrained, args.class_map or folder / CLASS_MAPS[backbone], get_settings(),
                                 mapping, temperature, backbone=backbone)
-    save_model_files(args.out, payload)
-    print(f"saved {args.out} (zero-shot {NETWORK_NAMES[backbone]}, {len(payload['labels'])} classes, "
-          f"temperature {temperature:g})")
+    model_file = save_model_files(args.out, payload)
+    print(f"saved {args.out} and the model file {model_file} (zero-shot {NETWORK_NAMES[backbone]}, "
+          f"{len(payload['labels'])} classes, temperature {temperature:g})")
     return 0
