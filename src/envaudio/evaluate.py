@@ -12,7 +12,8 @@ from .datasets.clips import Clip
 from .datasets.splits import TEST_FOLD, VAL_FOLD, parse_folds, select_folds, split_folds
 from .errors import DatasetError
 from .loading import LoadedModel
-from .settings import Settings, get_settings
+from .engines import OrtEngine, resolve_backend
+from .settings import Settings, available_cpus, get_settings
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
@@ -92,14 +93,62 @@ class EvalResult:
         return len(self.clips) / self.seconds if self.seconds > 0 else float("inf")
 
 
+def _split_cores(workers: int | None) -> tuple[int, int]:
+    """(decoding + feature threads, network threads) for evaluate's two stages running side
+    by side: half the cores each by default (on 2 cores one and one: the two stages cost
+    about the same per clip with one network)."""
+    cores = available_cpus()
+    feat = workers if workers is not None else max(1, cores // 2)
+    return feat, max(1, cores - feat)
+
+
+def _feature_chunks(paths: list[str], chunk: int, frontends, s: Settings, workers: int):
+    """Yields (first index, [(features or None, error or None)]) per chunk of files, made
+    in a thread one chunk ahead of the caller (who runs the networks on the previous one)."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fill():
+        try:
+            for start in range(0, len(paths), chunk):
+                part = list(iter_file_features(paths[start:start + chunk], frontends, s.window_overlap, workers,
+                                               s.audio_loader, s.ffmpeg_timeout_seconds))
+                while not stop.is_set():
+                    try:
+                        q.put((start, part), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(None)
+        except BaseException as e:  # raised in the caller
+            q.put(e)
+
+    thread = threading.Thread(target=fill, daemon=True, name="envaudio-evaluate-features")
+    thread.start()
+    try:
+        while (item := q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 def evaluate_clips(model: LoadedModel, clips: list[Clip], workers: int | None = None,
                    progress: bool = True, settings: Settings | None = None,
-                   chunk: int = 256, engine=None) -> EvalResult:
-    """Scores each file like `predict` does (window probabilities averaged). Files go in
-    chunks: decode + features for a chunk on every core (threads), then the model on the
-    chunk in large batches. Taking turns, rather than running both at once, keeps torch's
-    thread pool from fighting the decoders for the same cores. `engine`: who runs the
-    networks (default the model's backend)."""
+                   chunk: int = 64, engine=None) -> EvalResult:
+    """Scores each file by the windows' average probabilities (argmax): the UrbanSound8K
+    benchmark's protocol, one label per clip (`predict`'s answer for a person is the class
+    heard longest, docs/usage.md). Two stages run side by side: decoding + features of the
+    next chunk of files in a thread (`workers` threads, default half the cores) while the
+    networks run on this chunk with the other cores, so neither waits for the other.
+    `engine`: who runs the networks (default the model's backend, with those cores)."""
     from tqdm import tqdm
 
     s = settings or get_settings()  # window overlap and decoder, as `predict` uses them
@@ -110,31 +159,30 @@ def evaluate_clips(model: LoadedModel, clips: list[Clip], workers: int | None = 
     if unknown:
         raise DatasetError(f"the model does not know the classes {unknown}")
     t0 = time.perf_counter()
+    feat_threads, net_threads = _split_cores(workers)
+    if engine is None and resolve_backend(model.backend) == "onnxruntime":
+        engine = OrtEngine(model, threads=net_threads, cache_dir=model.cache_dir)
     probs = np.zeros((len(clips), len(model.labels)), dtype=np.float32)
     errors: list[str] = []
     paths = [c.file_path for c in clips]
     bar = tqdm(total=len(paths), desc="evaluate", unit="clip", disable=not progress)
-    for start in range(0, len(paths), chunk):
-        part = paths[start:start + chunk]
+    for start, part in _feature_chunks(paths, chunk, model.frontends, s, feat_threads):
         done: list[tuple[int, dict]] = []
-        for i, (feats, err) in enumerate(iter_file_features(part, model.frontends, s.window_overlap,
-                                                            workers, s.audio_loader,
-                                                            s.ffmpeg_timeout_seconds), start):
-            bar.update(1)
+        for i, (feats, err) in enumerate(part, start):
             if feats is None:
                 errors.append(f"{paths[i]}: {err}")
                 probs[i] = np.nan
             else:
                 done.append((i, feats))
-        if not done:
-            continue
-        keys = list(done[0][1])
-        out = model.predict_windows({k: np.concatenate([f[k] for _, f in done]) for k in keys}, engine=engine)
-        k = 0
-        for i, f in done:
-            n = len(f[keys[0]])
-            probs[i] = out[k:k + n].mean(axis=0)
-            k += n
+        if done:
+            keys = list(done[0][1])
+            out = model.predict_windows({k: np.concatenate([f[k] for _, f in done]) for k in keys}, engine=engine)
+            k = 0
+            for i, f in done:
+                n = len(f[keys[0]])
+                probs[i] = out[k:k + n].mean(axis=0)
+                k += n
+        bar.update(len(part))
     bar.close()
     seconds = time.perf_counter() - t0
     ok = ~np.isnan(probs).any(axis=1)
