@@ -22,7 +22,7 @@ import torch
 from envaudio.datasets.splits import parse_folds, select_folds
 from envaudio.datasets.urbansound8k import prepare_dataset
 from envaudio.evaluate import classification_metrics, evaluate_clips
-from envaudio.loading import LoadedModel, load_model
+from envaudio.loading import LoadedModel, from_payload, load_model
 from envaudio.predict import Classifier
 from envaudio.settings import Settings, available_cpus
 
@@ -36,9 +36,11 @@ def parts(model: LoadedModel) -> dict[str, LoadedModel]:
     w = model.weights()
     for name in dict.fromkeys(m.network for m in model.members):
         idx = [i for i, m in enumerate(model.members) if m.network == name]
-        out[f"{name} x {len(idx)}"] = LoadedModel([model.members[i] for i in idx], model.labels,
-                                                  {"rule": "weighted", "weights": [float(w[i]) for i in idx]},
-                                                  model.calibration, model.card, model.path)
+        if model.payload is None:
+            raise SystemExit(f"{model.path} is a model file: its members are one graph; give its training file (.pt)")
+        sub = {**model.payload, "members": [model.payload["members"][i] for i in idx],
+               "combine": {"rule": "weighted", "weights": [float(w[i]) for i in idx]}}
+        out[f"{name} x {len(idx)}"] = from_payload(sub, model.path, backend=model.backend, cache_dir=model.cache_dir)
     if len(out) > 1:
         out["combination"] = model
     return out
