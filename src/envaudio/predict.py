@@ -270,29 +270,26 @@ class Classifier:
         waves = self.at_model_rates(wave, sample_rate or self.sample_rate)
         levels = level_envelope(waves[self.sample_rate], self.sample_rate, self.event_params)
         starts, coarse = self.window_starts(waves, levels)
+        # Every window in one pass (the event grid's and the `windows` grid's, batched
+        # together); the features kept are the `windows` grid's only.
+        probs, feats = self._classify_at(waves, starts, coarse if keep_features else None)
         grid = [t for t, c in zip(starts, coarse) if c]
-        extra = [t for t, c in zip(starts, coarse) if not c]
-        # The `windows` grid in its own chunks, exactly as before the event grid existed
-        # (batched features differ in the last float bit with the batch's make-up).
-        grid_probs, feats = self._classify_at(waves, grid, keep_features)
-        extra_probs, _ = self._classify_at(waves, extra, False)
-        probs = np.zeros((len(starts), len(self.labels)), dtype=np.float32)
-        probs[np.asarray(coarse)] = grid_probs
-        if extra:
-            probs[~np.asarray(coarse)] = extra_probs
-        pred = self._result(waves[self.sample_rate], grid, feats, grid_probs, keep_features)
+        pred = self._result(waves[self.sample_rate], grid, feats, probs[np.asarray(coarse, dtype=bool)],
+                            keep_features)
         self.add_events(pred, levels, starts, probs)
         return pred
 
-    def _classify_at(self, waves: dict[int, np.ndarray], starts: list[float], keep_features: bool):
-        """(probabilities, model inputs or None) of the windows at `starts`, a chunk of
-        BATCH at a time: a 10-min file's samples and features all at once took ~750 MB."""
+    def _classify_at(self, waves: dict[int, np.ndarray], starts: list[float], keep: list[bool] | None = None):
+        """(probabilities, model inputs of the windows `keep` marks, or None) of the windows
+        at `starts`, a chunk of BATCH at a time: a 10-min file's samples and features all at
+        once took ~750 MB."""
         probs, kept = [], []
         for i in range(0, len(starts), BATCH):
             feats = self.model.featurize(cut_at(waves, starts[i:i + BATCH], self.window_seconds))
             probs.append(self.model.predict_windows(feats))
-            if keep_features:
-                kept.append(feats)
+            if keep is not None and any(keep[i:i + BATCH]):
+                mask = np.asarray(keep[i:i + BATCH], dtype=bool)
+                kept.append({k: v[mask] for k, v in feats.items()})
         feats = {k: np.concatenate([f[k] for f in kept]) for k in kept[0]} if kept else None
         return (np.concatenate(probs) if probs else np.zeros((0, len(self.labels)), np.float32)), feats
 
