@@ -76,8 +76,8 @@ def test_torchrun_trains_two_processes(runs):
 def test_same_outputs_as_a_single_process_run(runs):
     single, ddp = runs["single"], runs["ddp"]
     names = lambda run: sorted(p.name for p in run["out"].parent.iterdir())  # noqa: E731
-    assert names(ddp) == names(single) == ["model.pt", "model.pt.card.json", "model.pt.labels.json",
-                                          "model_run"]
+    assert names(ddp) == names(single) == ["model.envaudio", "model.pt", "model.pt.card.json",
+                                          "model.pt.labels.json", "model_run"]
     assert sorted(p.name for p in ddp["run_dir"].iterdir()) == \
         sorted(p.name for p in single["run_dir"].iterdir()) == \
         ["checkpoint.pt", "train_log.csv", "training_curve.png"]

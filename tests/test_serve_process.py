@@ -58,7 +58,7 @@ def stream_ws(server, seconds: float, sr: int, results: dict, key: str) -> None:
 
 def test_serves_health_predict_and_docs(server):
     h = httpx.get(server.base + "/health", timeout=10).json()
-    assert h["status"] == "ok" and h["model"] == "model.pt"
+    assert h["status"] == "ok" and h["model"] == BUNDLED_MODEL.name
     assert h["torch_threads"] == max(1, (os.cpu_count() or 1) // 1)
     r = post(server, wav(scene(4.0)))
     assert r.status_code == 200 and r.json()["windows"][0]["window_end"] == 4.0

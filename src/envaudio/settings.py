@@ -192,7 +192,7 @@ class Settings:
         """The settings the environment sets (so a network's recipe does not override them)."""
         env = os.environ if env is None else env
         return {f.name for f in fields(cls) if f"ENVAUDIO_{f.name.upper()}" in env
-                or (f.name in _BARE_ENV and f.name.upper() in env) or _OLD_ENV.get(f.name) in env}
+                or (f.name in _BARE_ENV and f.name.upper() in env) or (f.name in _OLD_ENV and _OLD_ENV[f.name] in env)}
 
     def validate(self) -> None:
         if self.audio_loader not in ("ffmpeg", "soundfile", "librosa"):
