@@ -127,7 +127,7 @@ def field_comments(cls) -> dict[str, tuple[str, str]]:
 
 def _default(f: dataclasses.Field, value) -> str:
     if value == str(settings_module.BUNDLED_MODEL):
-        return "the bundled model (`envaudio/assets/model.pt`)"
+        return f"the bundled model (`envaudio/assets/{settings_module.BUNDLED_MODEL.name}`)"
     text = repr(value) if isinstance(value, str) else str(value)
     home = str(Path.home())
     if isinstance(value, str) and value.startswith(home):
