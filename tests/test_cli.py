@@ -67,6 +67,17 @@ def test_train_outputs(trained):
     loaded = load_model(model)
     assert loaded.labels == CLASSES and loaded.card["git_commit"] is None or isinstance(loaded.card["git_commit"], str)
     assert "test folds 3: accuracy" in trained["out"]
+    # Beside the training file, its model file (what predict runs without PyTorch): the
+    # same card, the same answers.
+    deployable = load_model(model.with_suffix(".envaudio"))
+    assert deployable.graph is not None and deployable.card == loaded.card
+    r = run_cli("predict", trained["root"] / "audio" / "fold3", "--model", model.with_suffix(".envaudio"), "--json", "-")
+    r_pt = run_cli("predict", trained["root"] / "audio" / "fold3", "--model", model, "--json", "-")
+    assert r.returncode == r_pt.returncode == 0, r.stderr + r_pt.stderr
+    for a, b in zip(json.loads(r.stdout), json.loads(r_pt.stdout)):
+        assert a["file"] == b["file"] and a["top_k"][0]["label"] == b["top_k"][0]["label"]
+        assert max(abs(a["probabilities"][l] - b["probabilities"][l]) for l in CLASSES) <= 1e-5
+    assert str(model.with_suffix(".envaudio")) in trained["out"]
 
 
 def test_evaluate_json_and_plot(trained):
