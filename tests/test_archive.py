@@ -203,7 +203,7 @@ def test_formats_parse_back_equal(archive, clean):
     """Audacity, Raven and the combined CSV say exactly what each file's JSON says."""
     out, _ = clean
     with open(out / "events.csv") as f:
-        assert f.readline().strip() == "file,start,end,label,confidence"
+        assert f.readline().strip() == "file,start,end,label,confidence,recording_start,event_start"
     table = read_events_csv(out / "events.csv")
     r4 = lambda *xs: tuple(round(float(x), 4) if not isinstance(x, str) else x for x in xs)  # noqa: E731
     n = 0

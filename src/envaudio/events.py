@@ -54,19 +54,32 @@ class EventParams:
     """The knobs of event detection (from Settings: `EventParams.from_settings`)."""
 
     silence_dbfs: float
-    unknown_threshold: float  # 0: never "unknown"
+    unknown_threshold: float | tuple[float, ...]  # 0: never "unknown"; a tuple: one per class
     frame_seconds: float
     level_block_seconds: float
     min_event_seconds: float
     max_gap_seconds: float
 
     @classmethod
-    def from_settings(cls, s, model_threshold: float = 0.0) -> "EventParams":
+    def from_settings(cls, s, model_threshold: float = 0.0, labels: list[str] | None = None) -> "EventParams":
         """The event knobs of Settings `s`; `model_threshold`: the model's calibrated
-        unknown threshold, used unless UNKNOWN_THRESHOLD is set."""
-        return cls(silence_dbfs=s.silence_dbfs, unknown_threshold=s.unknown_threshold or model_threshold,
+        unknown threshold, used unless UNKNOWN_THRESHOLD is set. With the model's `labels`,
+        THRESHOLDS (per class) and MIN_CONFIDENCE (a floor) apply too (thresholds.py)."""
+        threshold = s.unknown_threshold or model_threshold
+        if labels is not None and (s.thresholds or s.min_confidence):
+            from .thresholds import class_thresholds
+
+            threshold = class_thresholds(list(labels), threshold, s.thresholds, s.min_confidence)
+        return cls(silence_dbfs=s.silence_dbfs, unknown_threshold=threshold,
                    frame_seconds=s.event_frame_seconds, level_block_seconds=s.level_block_seconds,
                    min_event_seconds=s.min_event_seconds, max_gap_seconds=s.max_gap_seconds)
+
+    def threshold_of(self, index: int | None = None) -> float:
+        """Class `index`'s unknown threshold (the lowest of them when no class is given)."""
+        t = self.unknown_threshold
+        if isinstance(t, tuple):
+            return float(t[index]) if index is not None else float(min(t, default=0.0))
+        return float(t)
 
 
 @dataclass
@@ -128,11 +141,15 @@ def loudest_level(levels: np.ndarray) -> float:
     return float(levels.max()) if len(levels) else FLOOR_DBFS
 
 
-def window_labels(probs: np.ndarray, threshold: float) -> np.ndarray:
-    """Each window's class index, or -1 where its best probability is below `threshold`."""
+def window_labels(probs: np.ndarray, threshold) -> np.ndarray:
+    """Each window's class index, or -1 where its best probability is below `threshold`
+    (one number, or one per class: the best class's own)."""
     probs = np.asarray(probs, dtype=np.float64)
     idx = probs.argmax(axis=1)
-    return np.where(probs.max(axis=1) >= threshold, idx, -1)
+    need = np.asarray(threshold, dtype=np.float64)
+    if need.ndim:
+        need = need[idx]
+    return np.where(probs.max(axis=1) >= need, idx, -1)
 
 
 def coverage(starts, window_seconds: float, n_frames: int, frame_seconds: float, t0: float = 0.0) -> np.ndarray:
@@ -369,11 +386,12 @@ def verdict(level_dbfs: float, events: list[Event], p: EventParams) -> str:
     return "sound" if events else "unknown"
 
 
-def window_verdict(level_dbfs: float, confidence: float, p: EventParams) -> str:
-    """The verdict for one window (the live stream's latest prediction)."""
+def window_verdict(level_dbfs: float, confidence: float, p: EventParams, index: int | None = None) -> str:
+    """The verdict for one window (the live stream's latest prediction); `index`: its best
+    class, whose threshold applies (per-class thresholds)."""
     if level_dbfs < p.silence_dbfs:
         return "silence"
-    return "unknown" if confidence < p.unknown_threshold else "sound"
+    return "unknown" if confidence < p.threshold_of(index) else "sound"
 
 
 class LevelMeter:

@@ -240,7 +240,8 @@ class Classifier:
 
     @property
     def event_params(self) -> EventParams:
-        return EventParams.from_settings(self.settings, (self.model.calibration or {}).get("unknown_threshold", 0.0))
+        return EventParams.from_settings(self.settings, (self.model.calibration or {}).get("unknown_threshold", 0.0),
+                                         self.labels)
 
     def window_starts(self, waves: dict[int, np.ndarray], levels: np.ndarray | None = None
                       ) -> tuple[list[float], list[bool]]:
@@ -306,7 +307,7 @@ class Classifier:
         for w in pred.windows:
             a = min(len(levels) - 1, int(w.start / p.frame_seconds + 1e-9))
             b = max(a + 1, int(np.ceil(w.end / p.frame_seconds - 1e-9)))
-            w.verdict = window_verdict(loudest_level(levels[a:b]), w.confidence, p)
+            w.verdict = window_verdict(loudest_level(levels[a:b]), w.confidence, p, self.labels.index(w.label))
             if w.verdict == "silence":
                 w.label = None
 

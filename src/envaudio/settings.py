@@ -83,6 +83,12 @@ class Settings:
     # model file's calibrated threshold (`envaudio calibrate`); a model without one never
     # says "unknown".
     unknown_threshold: float = 0.0
+    # Per-class unknown thresholds (thresholds.py): a CSV file of label,threshold (`envaudio
+    # thresholds` writes one from reviewed detections), or the same as an inline JSON
+    # object. Classes it does not name keep the one number above.
+    thresholds: str = ""
+    # A floor under every class's unknown threshold: windows less sure than this name nothing.
+    min_confidence: float = 0.0
     event_hop_seconds: float = 1.0  # windows for events every 1 s: onsets within 1 s
     event_frame_seconds: float = 0.1  # resolution of event times and of the level envelope
     level_block_seconds: float = 0.5  # the short-term level is averaged over this
@@ -222,6 +228,8 @@ class Settings:
             raise SettingsError("MIN_SAMPLE_RATE must not be above MAX_SAMPLE_RATE")
         if not 0.0 <= self.unknown_threshold < 1.0:
             raise SettingsError("UNKNOWN_THRESHOLD must be in [0, 1)")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise SettingsError("MIN_CONFIDENCE must be in [0, 1]")
         if self.min_event_seconds < 0 or self.max_gap_seconds < 0:
             raise SettingsError("MIN_EVENT_SECONDS and MAX_GAP_SECONDS must not be negative")
         if self.threads < 0:

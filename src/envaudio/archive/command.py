@@ -10,8 +10,8 @@ HELP = "analyse every recording under a folder into per-file results (resumable)
 EPILOG = """\
 Per file, under OUT at the audio's path in IN: x.wav.json (windows and events),
 x.wav.labels.txt (Audacity label track), x.wav.selections.txt (Raven Pro selection table),
-x.wav.embeddings.npy (--embeddings). For the archive: events.csv, embeddings.csv,
-errors.csv, summary.json. Run it again to resume: files already done and unchanged are
+x.wav.embeddings.npy (--embeddings). For the archive: events.csv, selections.txt (raven),
+embeddings.csv, errors.csv, summary.json. Run it again to resume: files already done and unchanged are
 skipped. Exit status: 0; 1 when some files could not be analysed (errors.csv); 2 for a
 usage error. docs/archives.md."""
 
@@ -35,17 +35,21 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="with --engine ray: the cluster (default: RAY_ADDRESS, else a new local Ray instance)")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
     p.add_argument("--retry-errors", action="store_true", help="analyse again the files that failed before")
+    from ..thresholds import add_threshold_args
+
+    add_threshold_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary (prints OUT)")
     return p
 
 
 def run(args) -> int:
+    from ..thresholds import threshold_settings
     from .run import analyze
 
     summary = analyze(args.input, args.out, args.formats, workers=args.workers, embeddings=args.embeddings,
                       engine=args.engine, address=args.address, model=args.model,
                       retry_errors=args.retry_errors, progress=False if args.quiet else None,
-                      log=None if args.quiet else print)
+                      settings=threshold_settings(args), log=None if args.quiet else print)
     if args.quiet:
         print(summary.out)
     return 1 if summary.errors else 0

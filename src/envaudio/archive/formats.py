@@ -9,7 +9,11 @@ Per audio file (next to where the file sits in IN, under OUT, the audio's own na
 
 For the whole archive (rebuilt from the per-file records at the end of every run):
 
-    csv        events.csv              file,start,end,label,confidence (one row per event)
+    csv        events.csv              file,start,end,label,confidence,recording_start,event_start
+                                       (one row per event; the times of day where the
+                                       file's name holds its start, 20240611_143000.wav)
+    raven      selections.txt          every event of the run in one Raven selection table,
+                                       with Begin File, Begin Path and File Offset (s)
                errors.csv              path,reason (always written)
                summary.json            files, hours, events per class, errors
 
@@ -21,6 +25,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 # --format names: the per-file ones, and the combined table.
@@ -32,15 +38,20 @@ SUFFIXES = {"json": ".json", "audacity": ".labels.txt", "raven": ".selections.tx
 EMBEDDINGS_SUFFIX = ".embeddings.npy"
 
 EVENTS_CSV = "events.csv"
+SELECTIONS_TXT = "selections.txt"  # the combined Raven table
 ERRORS_CSV = "errors.csv"
 SUMMARY_JSON = "summary.json"
 EMBEDDINGS_CSV = "embeddings.csv"
 
-EVENT_COLUMNS = ["file", "start", "end", "label", "confidence"]
+EVENT_COLUMNS = ["file", "start", "end", "label", "confidence", "recording_start", "event_start"]
 ERROR_COLUMNS = ["path", "reason"]
 EMBEDDING_COLUMNS = ["file", "embeddings", "row", "start", "end"]
 RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)",
                  "Low Freq (Hz)", "High Freq (Hz)", "Label", "Confidence"]
+# The combined table: Begin Time runs on across the files (in the table's order), as Raven
+# shows a list of files opened as one sequence; File Offset (s) is the time in the file.
+COMBINED_RAVEN_COLUMNS = RAVEN_COLUMNS + ["Begin File", "Begin Path", "File Offset (s)"]
+DEFAULT_HIGH_FREQ = 11025.0  # a record from before the band was recorded: the bundled models' Nyquist
 
 
 def parse_formats(text: str | None) -> tuple[str, ...]:
@@ -117,10 +128,50 @@ def _csv_bytes(header: list[str], rows) -> bytes:
     return buf.getvalue().encode()
 
 
+# A recorder's file name holding the time it started: AudioMoth 20240611_143000.WAV, Song
+# Meter SITE_20240611_143000.wav, or 2024-06-11_14-30-00 / 2024-06-11T14:30:00.
+_STAMPS = (re.compile(r"(?<!\d)(\d{4})(\d{2})(\d{2})[_T-]?(\d{2})(\d{2})(\d{2})(?!\d)"),
+           re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})[_T ](\d{2})[-:.]?(\d{2})[-:.]?(\d{2})(?!\d)"))
+
+
+def recording_start(rel: str) -> datetime | None:
+    """When the recording at `rel` started, from its file name (local time, as the recorder
+    wrote it), or None when the name holds no date and time."""
+    name = rel.rsplit("/", 1)[-1]
+    for pattern in _STAMPS:
+        for m in pattern.finditer(name):
+            try:
+                return datetime(*map(int, m.groups()))
+            except ValueError:  # 8 + 6 digits that are no date
+                continue
+    return None
+
+
 def events_csv_bytes(records) -> bytes:
     """records: (file, events) pairs, in order."""
-    return _csv_bytes(EVENT_COLUMNS, ([f, _t(e["start"]), _t(e["end"]), e["label"], f"{e['confidence']:.4f}"]
-                                      for f, events in records for e in events))
+    def row(f, e, t0):
+        when = ["", ""] if t0 is None else [t0.isoformat(timespec="seconds"),
+                                          (t0 + timedelta(seconds=float(e["start"]))).isoformat(timespec="milliseconds")]
+        return [f, _t(e["start"]), _t(e["end"]), e["label"], f"{e['confidence']:.4f}", *when]
+
+    return _csv_bytes(EVENT_COLUMNS, (row(f, e, t0) for f, events in records
+                                      for t0 in [recording_start(f)] for e in events))
+
+
+def combined_raven_bytes(records, root: Path) -> bytes:
+    """records: (file, events, duration, high_freq) in order -> one Raven selection table of
+    the whole run (Begin File: the audio's name; Begin Path: its path under IN)."""
+    rows = ["\t".join(COMBINED_RAVEN_COLUMNS)]
+    offset, i = 0.0, 0
+    for rel, events, duration, high_freq in records:
+        for e in events:
+            i += 1
+            rows.append("\t".join([str(i), "Spectrogram 1", "1", _t(offset + e["start"]), _t(offset + e["end"]),
+                                   "0.0", f"{high_freq or DEFAULT_HIGH_FREQ:.1f}", _clean(e["label"]),
+                                   f"{e['confidence']:.4f}", rel.rsplit("/", 1)[-1], str(root / rel),
+                                   _t(e["start"])]))
+        offset += float(duration or 0.0)
+    return ("\n".join(rows) + "\n").encode()
 
 
 def errors_csv_bytes(errors) -> bytes:

@@ -215,6 +215,7 @@ def analyze(src: str | os.PathLike, out: str | os.PathLike, formats=None, *, wor
     model_path = s.model_file(model)
     if not model_path.is_file():
         raise InputError(f"--model {model_path}: no such model file")
+    s = with_thresholds(s, model_path)
     root, inputs = find_inputs(src)
     out = prepare_out(out)
     summary = Summary(out=out, files=len(inputs), engine=engine,
@@ -254,7 +255,7 @@ def analyze(src: str | os.PathLike, out: str | os.PathLike, formats=None, *, wor
         finally:
             bar.close()
         summary.wall_seconds = time.perf_counter() - t0
-        write_tables(out, [rel for rel, _ in inputs], fmts, summary)
+        write_tables(out, [rel for rel, _ in inputs], fmts, summary, root, s, threshold_table(s, model_path))
     for line in summary.lines() if log else ():
         log(line)
     return summary
@@ -265,7 +266,8 @@ def _finish(out: Path, job: Job, result: dict, config: str, per_file, summary: S
     record = {"file": job.rel, "source": job.stamp, "config": config, "status": result["status"]}
     if result["status"] == "ok":
         record.update(duration=result["duration"], verdict=result["verdict"], level_dbfs=result["level_dbfs"],
-                      events=result["events"], formats=list(per_file), embeddings=result.get("embeddings"))
+                      events=result["events"], formats=list(per_file), embeddings=result.get("embeddings"),
+                      high_freq=result.get("high_freq"))
         write_file_result(out, job.rel, result["outputs"], record)
         summary.seconds_this_run += result["duration"]
     else:
@@ -277,10 +279,39 @@ def _finish(out: Path, job: Job, result: dict, config: str, per_file, summary: S
     bar.advance(job, result)
 
 
-def write_tables(out: Path, rels: list[str], fmts, summary: Summary) -> None:
+def with_thresholds(s, model_path: Path):
+    """Settings whose THRESHOLDS, if any, are checked against the model's classes and
+    carried inline (the workers and Ray actors on other machines need not see the file)."""
+    if not s.thresholds:
+        return s
+    from ..thresholds import check_labels, inline, read_thresholds
+
+    if model_path.suffix == ".envaudio":
+        from ..modelfile import read_meta
+
+        check_labels(read_thresholds(s.thresholds), read_meta(model_path)["labels"], s.thresholds)
+    return s.replace(thresholds=inline(s.thresholds))
+
+
+def threshold_table(s, model_path: Path) -> dict | None:
+    """{label: its unknown threshold} in force for this run (summary.json says it; `envaudio
+    segments` and `thresholds` start from it), or None for a training file."""
+    if model_path.suffix != ".envaudio":
+        return None
+    from ..events import EventParams
+    from ..modelfile import read_meta
+
+    meta = read_meta(model_path)
+    p = EventParams.from_settings(s, (meta.get("calibration") or {}).get("unknown_threshold", 0.0), meta["labels"])
+    return {label: round(p.threshold_of(i), 4) for i, label in enumerate(meta["labels"])}
+
+
+def write_tables(out: Path, rels: list[str], fmts, summary: Summary, root: Path | None = None,
+                 settings=None, thresholds: dict | None = None) -> None:
     """The combined tables, from the records of IN's files (a file without one, from a run
     that was stopped, is left out until it is analysed); each rewritten only if changed."""
     events, errors, embeddings, per_class, seconds, ok = [], [], [], Counter(), 0.0, 0
+    raven = []
     for rel in rels:
         rec = read_record(out, rel)
         if rec is None:
@@ -289,6 +320,7 @@ def write_tables(out: Path, rels: list[str], fmts, summary: Summary) -> None:
             ok += 1
             seconds += rec.get("duration") or 0.0
             events.append((rel, rec.get("events") or []))
+            raven.append((rel, rec.get("events") or [], rec.get("duration"), rec.get("high_freq")))
             per_class.update(e["label"] for e in rec.get("events") or [])
             emb = rec.get("embeddings")
             if emb:
@@ -297,6 +329,8 @@ def write_tables(out: Path, rels: list[str], fmts, summary: Summary) -> None:
             errors.append((rel, rec.get("reason", "")))
     if "csv" in fmts or (out / F.EVENTS_CSV).exists():
         write_if_changed(out / F.EVENTS_CSV, F.events_csv_bytes(events))
+    if root is not None and ("raven" in fmts or (out / F.SELECTIONS_TXT).exists()):
+        write_if_changed(out / F.SELECTIONS_TXT, F.combined_raven_bytes(raven, root.resolve()))
     if embeddings or (out / F.EMBEDDINGS_CSV).exists():
         write_if_changed(out / F.EMBEDDINGS_CSV, F.embeddings_csv_bytes(embeddings))
     write_if_changed(out / F.ERRORS_CSV, F.errors_csv_bytes(errors))
@@ -308,6 +342,15 @@ def write_tables(out: Path, rels: list[str], fmts, summary: Summary) -> None:
     doc = {"files": len(rels), "analysed": ok, "errors": len(errors), "audio_seconds": round(seconds, 3),
            "audio_hours": round(seconds / 3600, 4), "events": sum(per_class.values()),
            "events_per_class": summary.events_per_class}
+    if root is not None:
+        doc["input"] = str(root.resolve())  # where `envaudio segments` finds the audio
+    if thresholds is not None:
+        doc["unknown_thresholds"] = thresholds
+    if settings is not None and (settings.thresholds or settings.min_confidence):
+        from ..thresholds import read_thresholds
+
+        doc["thresholds"] = read_thresholds(settings.thresholds)  # what --thresholds gave
+        doc["min_confidence"] = settings.min_confidence
     write_if_changed(out / F.SUMMARY_JSON, (json.dumps(doc, indent=1) + "\n").encode())
 
 

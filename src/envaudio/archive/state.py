@@ -57,10 +57,15 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def config_key(model_sha: str, settings, top_k: int) -> str:
     """What the results depend on besides the audio: the model file's contents and the
-    settings of windows and events. A change of any of them analyses every file again."""
+    settings of windows and events (the per-class thresholds' contents included). A change
+    of any of them analyses every file again."""
     s = settings
     knobs = [model_sha, s.window_overlap, s.event_hop_seconds, s.event_frame_seconds, s.level_block_seconds,
              s.min_event_seconds, s.max_gap_seconds, s.silence_dbfs, s.unknown_threshold, top_k, RECORD_VERSION]
+    if s.thresholds or s.min_confidence:  # per-class thresholds: their contents (a changed file re-analyses)
+        from ..thresholds import read_thresholds
+
+        knobs.append([sorted(read_thresholds(s.thresholds).items()), s.min_confidence])
     return hashlib.sha256(json.dumps(knobs).encode()).hexdigest()[:16]
 
 

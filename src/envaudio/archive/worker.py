@@ -62,6 +62,9 @@ class Analyzer:
         self.formats = tuple(formats)
         self.top_k = top_k
         self.embedder = Embedder(self.clf.model) if embeddings else None
+        p = self.clf.event_params
+        self.thresholds = ({label: p.threshold_of(i) for i, label in enumerate(self.clf.labels)}
+                           if settings.thresholds or settings.min_confidence else None)
 
     def analyze(self, rel: str, source) -> dict:
         """`source`: the audio's path or bytes. A dict: rel, status ("ok" or "error"),
@@ -71,6 +74,8 @@ class Analyzer:
             wave = self.clf.load(source)
             pred = self.clf.classify_waveform(wave, self.clf.sample_rate, keep_features=self.embedder is not None)
             d = pred.to_dict(self.top_k)
+            if self.thresholds is not None:  # the outputs say which thresholds were used
+                d["unknown_thresholds"] = self.thresholds
             outputs = per_file_outputs(rel, d, self.formats, self.clf.sample_rate / 2)
             emb = None
             if self.embedder is not None:
@@ -86,6 +91,7 @@ class Analyzer:
                     reason = reason[len(name):]
             return {"rel": rel, "status": "error", "reason": reason}
         return {"rel": rel, "status": "ok", "duration": pred.duration, "verdict": pred.verdict,
+                "high_freq": self.clf.sample_rate / 2,
                 "level_dbfs": d["level_dbfs"], "events": d["events"], "outputs": outputs, "embeddings": emb}
 
 

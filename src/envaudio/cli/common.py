@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..thresholds import add_threshold_args, threshold_settings  # noqa: F401  (the commands' options)
+
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="an UrbanSound8K folder (metadata/ and audio/fold*/), or a folder "

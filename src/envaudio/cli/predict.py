@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import AudioError, DatasetError
-from .common import check_output
+from .common import add_threshold_args, check_output, threshold_settings
 
 
 def add_parser(sub) -> None:
@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--windows", action="store_true", help="print the per-window timeline too")
     p.add_argument("--events", action="store_true", help="print the sound events (what was heard when); "
                    "with --csv, one row per event instead of per window")
+    add_threshold_args(p)
 
 
 def run(args) -> int:
@@ -38,7 +39,13 @@ def run(args) -> int:
     check_output(args.csv_out, "--csv")
     skipped: list[Path] = []
     files = audio_files(args.inputs, skipped)
-    clf = load_classifier(args.model)
+    settings = threshold_settings(args)
+    clf = load_classifier(args.model, settings)
+    clf.event_params  # a class in --thresholds that the model lacks: one line now
+    if settings.thresholds or settings.min_confidence:
+        from ..thresholds import describe
+
+        print(f"envaudio predict: {describe(settings.thresholds, settings.min_confidence)}", file=sys.stderr)
     results, failed = [], 0
     to_stdout = args.json_out == "-" or args.csv_out == "-"
     show_bar = len(files) > 1 and sys.stderr.isatty()

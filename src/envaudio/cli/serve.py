@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..settings import get_settings
+from .common import add_threshold_args
 
 
 def add_parser(sub) -> None:
@@ -12,9 +13,10 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", type=int, default=get_settings().serve_workers,
                    help="uvicorn worker processes (default: ENVAUDIO_SERVE_WORKERS, else 1)")
     p.add_argument("--model", default=None, help="model file (default: the bundled model)")
+    add_threshold_args(p)
 
 
 def run(args) -> int:
     from ..server.serve import serve
 
-    return serve(args.host, args.port, args.workers, args.model)
+    return serve(args.host, args.port, args.workers, args.model, args.thresholds, args.min_confidence)

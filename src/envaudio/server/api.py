@@ -79,13 +79,24 @@ async def config(request: Request):
         "stream_duration": window, "stream_hop_seconds": s.stream_hop_seconds,
         "stream_max_frame_seconds": s.stream_max_frame_seconds,
         "stream_history_seconds": s.stream_history_seconds, "silence_dbfs": s.silence_dbfs,
-        "unknown_threshold": clf.event_params.unknown_threshold, "event_hop_seconds": s.event_hop_seconds,
+        **_thresholds(clf), "event_hop_seconds": s.event_hop_seconds,
         "stream_min_sample_rate": STREAM_MIN_RATE, "stream_max_sample_rate": STREAM_MAX_RATE,
         "max_upload_mb": s.max_upload_mb, "max_audio_seconds": s.max_audio_seconds,
         "top_k_default": TOP_K_DEFAULT, "labels": clf.labels, "n_classes": len(clf.labels),
         "model": Path(clf.model.path).name, "model_name": bundled_name(clf.model.path),
         "model_card": clf.model.card, "version": __version__,
     }
+
+
+def _thresholds(clf) -> dict:
+    """The unknown thresholds in force: one per class (THRESHOLDS, MIN_CONFIDENCE) and the
+    lowest of them (the one number, where there is one)."""
+    from ..thresholds import describe
+
+    p = clf.event_params
+    return {"unknown_threshold": p.threshold_of(),
+            "unknown_thresholds": {label: p.threshold_of(i) for i, label in enumerate(clf.labels)},
+            "thresholds_source": describe(clf.settings.thresholds, clf.settings.min_confidence) or None}
 
 
 async def _decode(state, clf, upload) -> tuple:

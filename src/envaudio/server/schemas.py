@@ -165,7 +165,11 @@ class ConfigResponse(_Model):
     stream_history_seconds: float = Field(description="the stream's `events` cover this")
     silence_dbfs: float = Field(description="below this level an input is 'silence'")
     unknown_threshold: float = Field(description="below this probability of the best class: "
-                                     "'unknown' (0: never)")
+                                     "'unknown' (0: never); with per-class thresholds, the lowest")
+    unknown_thresholds: dict[str, float] = Field(description="each class's unknown threshold (THRESHOLDS, "
+                                                 "MIN_CONFIDENCE; all equal without them)")
+    thresholds_source: str | None = Field(description="where per-class thresholds or a minimum confidence "
+                                          "came from; null: the model's own threshold")
     event_hop_seconds: float = Field(description="analysis windows for events start this often")
     stream_min_sample_rate: int
     stream_max_sample_rate: int

@@ -44,7 +44,8 @@ def check_model(path: str, workers: int) -> None:
         raise SettingsError(out.stderr.strip() or f"{path}: the model could not be loaded")
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, model: str | None = None) -> int:
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, model: str | None = None,
+          thresholds: str | None = None, min_confidence: float | None = None) -> int:
     import uvicorn
 
     from ..settings import Settings, resolve_model
@@ -54,6 +55,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, model: st
     workers = max(1, int(workers or 1))
     if model:  # a bundled model's name, or a file (made absolute for the workers)
         os.environ["ENVAUDIO_MODEL_PATH"] = str(resolve_model(model).resolve())
+    if thresholds:  # per-class unknown thresholds (a file, made absolute for the workers)
+        os.environ["ENVAUDIO_THRESHOLDS"] = str(Path(thresholds).expanduser().resolve())
+    if min_confidence is not None:
+        os.environ["ENVAUDIO_MIN_CONFIDENCE"] = str(min_confidence)
     os.environ["ENVAUDIO_SERVE_WORKERS"] = str(workers)
     os.environ["ENVAUDIO_SERVE_HOST"] = host
     settings = Settings.from_env()  # SettingsError -> a clear message from the CLI
@@ -63,6 +68,14 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1, model: st
     print(f"envaudio: loading {model_file}", flush=True)
     t0 = time.monotonic()
     check_model(model_file, workers)
+    if settings.thresholds:  # a bad file or a class the model lacks: one line now, not in every request
+        from ..modelfile import read_meta
+        from ..thresholds import check_labels, describe, read_thresholds
+
+        if model_file.suffix == ".envaudio":
+            check_labels(read_thresholds(settings.thresholds), read_meta(model_file)["labels"],
+                         settings.thresholds)
+        print(f"envaudio: {describe(settings.thresholds, settings.min_confidence)}", flush=True)
     print(f"envaudio: model ready in {time.monotonic() - t0:.1f} s", flush=True)
     threads = settings.threads or cpu_budget(settings)
     print(f"envaudio: serving {model_file} on http://{host}:{port} "

@@ -231,7 +231,7 @@ class StreamSession:
         probs, feats = clf.classify_window(waves)
         t = received / self.sr
         level, events = self.recent_events(t, probs)
-        verdict = window_verdict(level, float(probs.max()), self.params)
+        verdict = window_verdict(level, float(probs.max()), self.params, int(probs.argmax()))
         msg = {
             "type": "prediction",
             "time": round(t, 6),
