@@ -1,7 +1,9 @@
 """Sound events of a recording: what was heard, when, and when nothing was.
 
 Pure functions over numbers the classifier already has (window probabilities) and the
-waveform's level, shared by files (predict.Classifier) and the live stream (server/ws).
+waveform's level. Files, uploads, the live stream and `envaudio monitor` all reach them
+through the streaming core (listen/), which runs `detect_events` on stretches of a
+recording cut where the result cannot depend on what lies beyond (eventstream.py).
 
 How the times are found (the onset resolution is at most one event hop, 1 s by default,
 and to the frame, 0.1 s, where a sound starts after quiet):
@@ -118,16 +120,16 @@ def frame_power(wave: np.ndarray, sr: int, frame_seconds: float) -> np.ndarray:
 
 def smooth_levels(power: np.ndarray, frames: int) -> np.ndarray:
     """Short-term level (dBFS) of each frame: the power averaged over `frames` frames
-    centred on it (shorter at the edges)."""
+    centred on it (shifted inwards at the edges). Each mean is summed from its own frames
+    (not a running sum's difference), so a frame's level is the same number whether it is
+    computed over a whole file or a stream's latest frames (listen.py)."""
     if len(power) == 0:
         return np.zeros(0)
+    power = np.asarray(power, dtype=np.float64)
     frames = max(1, min(int(frames), len(power)))
-    c = np.concatenate([[0.0], np.cumsum(power)])
-    half = frames // 2
-    lo = np.clip(np.arange(len(power)) - half, 0, len(power))
-    hi = np.clip(lo + frames, 0, len(power))
-    lo = np.maximum(0, hi - frames)
-    return power_db((c[hi] - c[lo]) / np.maximum(hi - lo, 1))
+    sums = np.lib.stride_tricks.sliding_window_view(power, frames).sum(axis=1)
+    lo = np.clip(np.arange(len(power)) - frames // 2, 0, len(power) - frames)
+    return power_db(sums[lo] / frames)
 
 
 def level_envelope(wave: np.ndarray, sr: int, p: EventParams) -> np.ndarray:
@@ -166,16 +168,6 @@ def coverage(starts, window_seconds: float, n_frames: int, frame_seconds: float,
 
 
 AMBIGUOUS = -2  # a frame whose covering windows disagree
-
-
-def frame_labels(cover: np.ndarray, wlab: np.ndarray) -> np.ndarray:
-    """The label all covering windows agree on (-1: none recognised), else AMBIGUOUS."""
-    out = np.full(len(cover), AMBIGUOUS)
-    for f, row in enumerate(cover):
-        labs = np.unique(wlab[row])
-        if len(labs) == 1:
-            out[f] = labs[0]
-    return out
 
 
 def resolve_ambiguous(lab: np.ndarray, vote: np.ndarray, levels: np.ndarray, short: int, block: int) -> np.ndarray:
@@ -288,21 +280,14 @@ def window_support(cover: np.ndarray, levels: np.ndarray, silence_dbfs: float, e
     return support
 
 
-def detect_events(starts, window_seconds: float, probs: np.ndarray, levels: np.ndarray,
-                  labels: list[str], p: EventParams, t0: float = 0.0,
-                  end_time: float | None = None) -> list[Event]:
-    """Events from window probabilities (n_windows, n_classes) with their start times (s)
-    and the level envelope (one value per frame of p.frame_seconds from t0). `end_time`:
-    where the audio ends (no event goes past it; the last frame may be partial)."""
-    n = len(levels)
-    if n == 0 or len(starts) == 0:
-        return []
-    starts = np.asarray(starts, dtype=np.float64)
-    order = np.argsort(starts, kind="stable")
-    starts, probs = starts[order], np.asarray(probs, dtype=np.float64)[order]
-    levels = np.asarray(levels, dtype=np.float64)
+def initial_labels(starts: np.ndarray, window_seconds: float, probs: np.ndarray, levels: np.ndarray,
+                   p: EventParams, t0: float = 0.0):
+    """Steps 2-3's first pass, before short sounds and disputes are settled: (cover,
+    support, each window's label, which are sure, their one-hot labels, each frame's
+    label (-1: quiet or named by no sure window, AMBIGUOUS: named several), each frame's
+    vote). A frame's -1 here stays -1 in the events (listen.py cuts a stream there)."""
     n_classes = probs.shape[1]
-    cover = coverage(starts, window_seconds, n, p.frame_seconds, t0)
+    cover = coverage(starts, window_seconds, len(levels), p.frame_seconds, t0)
     block = max(1, int(round(p.level_block_seconds / p.frame_seconds)))
     support = window_support(cover, levels, p.silence_dbfs, block // 2 + 1,
                              int(round(PAUSE_SECONDS / p.frame_seconds))) & cover
@@ -324,6 +309,24 @@ def detect_events(starts, window_seconds: float, probs: np.ndarray, levels: np.n
     quiet = levels < p.silence_dbfs  # quiet frames are gaps, whatever the windows say
     lab[quiet] = -1
     vote[quiet] = -1
+    return cover, support, wlab, sure, onehot, lab, vote
+
+
+def detect_events(starts, window_seconds: float, probs: np.ndarray, levels: np.ndarray,
+                  labels: list[str], p: EventParams, t0: float = 0.0,
+                  end_time: float | None = None) -> list[Event]:
+    """Events from window probabilities (n_windows, n_classes) with their start times (s)
+    and the level envelope (one value per frame of p.frame_seconds from t0). `end_time`:
+    where the audio ends (no event goes past it; the last frame may be partial)."""
+    n = len(levels)
+    if n == 0 or len(starts) == 0:
+        return []
+    starts = np.asarray(starts, dtype=np.float64)
+    order = np.argsort(starts, kind="stable")
+    starts, probs = starts[order], np.asarray(probs, dtype=np.float64)[order]
+    levels = np.asarray(levels, dtype=np.float64)
+    cover, support, wlab, sure, onehot, lab, vote = initial_labels(starts, window_seconds, probs, levels, p, t0)
+    block = max(1, int(round(p.level_block_seconds / p.frame_seconds)))
     lab = short_runs(lab, starts, wlab, window_seconds, levels, p, t0, block)
     lab = resolve_ambiguous(lab, vote, levels, int(round(window_seconds / p.frame_seconds)), block)
     # An event's confidence: the mean, over its frames, of the probability its sure windows
@@ -392,49 +395,3 @@ def window_verdict(level_dbfs: float, confidence: float, p: EventParams, index: 
     if level_dbfs < p.silence_dbfs:
         return "silence"
     return "unknown" if confidence < p.threshold_of(index) else "sound"
-
-
-class LevelMeter:
-    """The power of a stream's audio in frames of `frame_seconds`, for the last
-    `keep_seconds` (memory stays bounded however long the stream runs)."""
-
-    def __init__(self, sr: int, frame_seconds: float, keep_seconds: float):
-        from collections import deque
-
-        self.frame = max(1, int(round(frame_seconds * sr)))
-        self.frame_seconds = frame_seconds
-        self.frames: deque = deque(maxlen=max(1, int(np.ceil(keep_seconds / frame_seconds))))
-        self.reset()
-
-    def reset(self) -> None:
-        self.frames.clear()
-        self.count = 0  # frames completed since the start
-        self.acc, self.fill = 0.0, 0
-
-    def push(self, x: np.ndarray) -> None:
-        x = np.asarray(x, dtype=np.float64)
-        i = 0
-        while i < len(x):
-            take = min(self.frame - self.fill, len(x) - i)
-            self.acc += float(np.dot(x[i:i + take], x[i:i + take]))
-            self.fill += take
-            i += take
-            if self.fill == self.frame:
-                self.frames.append(self.acc / self.frame)
-                self.count += 1
-                self.acc, self.fill = 0.0, 0
-
-    @property
-    def t0(self) -> float:
-        """Stream time (s) of the first kept frame."""
-        return (self.count - len(self.frames)) * self.frame_seconds
-
-    def levels(self, p: EventParams) -> np.ndarray:
-        block = max(1, int(round(p.level_block_seconds / p.frame_seconds)))
-        return smooth_levels(np.asarray(self.frames), block)
-
-    def recent(self, seconds: float) -> float:
-        """Level (dBFS) of the last `seconds` (mean power)."""
-        k = max(1, int(round(seconds / self.frame_seconds)))
-        tail = list(self.frames)[-k:]
-        return float(power_db(np.mean(tail))) if tail else FLOOR_DBFS

@@ -1,5 +1,7 @@
 """The input limits: one check, with one message, for every way audio comes in (the
-command line, the Python API, the REST upload and the live stream).
+command line, the Python API, the REST upload and the live stream). The duration limit,
+MAX_AUDIO_SECONDS, is the server's alone (uploads, `InputLimits.from_settings`): local
+files and waveforms take any length (`InputLimits.local`).
 
     from envaudio.limits import check_audio, check_rate
     check_rate(sample_rate, settings)              # as soon as the rate is known
@@ -57,8 +59,17 @@ class InputLimits:
 
     @classmethod
     def from_settings(cls, s) -> "InputLimits":
+        """The limits on uploads (the server): MAX_AUDIO_SECONDS included."""
         return cls(max_seconds=s.max_audio_seconds, min_seconds=s.min_audio_seconds,
                    min_rate=s.min_sample_rate, max_rate=s.max_sample_rate)
+
+    @classmethod
+    def local(cls, s) -> "InputLimits":
+        """The limits on local files and waveforms (the command line, the Python API):
+        any length. A recording of hours is what an archive holds; it streams through in
+        bounded memory (listen/), so only an upload to a shared server needs a cap."""
+        return cls(max_seconds=None, min_seconds=s.min_audio_seconds, min_rate=s.min_sample_rate,
+                   max_rate=s.max_sample_rate)
 
     def max_samples(self, sample_rate: int) -> int | None:
         """The most samples at `sample_rate` accepted (the duration limit plus the slack)."""
@@ -92,7 +103,7 @@ def check_rate(sample_rate: int, settings, name: str | None = None) -> None:
 
 
 def check_audio(n_samples: int, sample_rate: int, settings, name: str | None = None) -> None:
-    """The input-limits check of `n_samples` samples at `sample_rate` Hz (the audio's own
+    """The upload limits' check of `n_samples` samples at `sample_rate` Hz (the audio's own
     rate): BadSampleRate, AudioTooShort or AudioTooLong (all AudioError), else None.
     `settings`: an envaudio Settings (or anything with its four limit fields); `name`:
     put before the message (a file name), or nothing."""

@@ -8,6 +8,12 @@
     result.heard, result.events     # every class heard, longest first; what was heard when
     result.verdict                  # "sound" | "silence" | "unknown"
     result.windows, result.top_k(3) # per-window guesses; the windows' average's best guesses
+    result.levels                   # LAeq, LAFmax, LAFmin, L10/L50/L90 (dBFS; levels.py)
+
+Files of any length stream through the streaming core (listen/): decoded, resampled,
+windowed and classified in blocks, events given as they become final, so an hour or a
+day of audio costs the memory of a few minutes. A waveform in memory goes through the
+same core, so both give the same windows and events.
 """
 
 from __future__ import annotations
@@ -19,11 +25,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .audio import AudioSource, check_waveform, decode_rate, load_audio, resample
-from .events import Event, EventParams, detect_events, level_envelope, loudest_level, verdict, window_verdict
+from .errors import AudioError
+from .events import Event, EventParams, loudest_level, verdict, window_verdict
+from .levels import FrameLevels, LevelSummary, summarize
 from .limits import InputLimits
-from .loading import BATCH, LoadedModel, load_model
+from .loading import LoadedModel, load_model
 from .settings import Settings, get_settings
-from .windows import cut_at, window_grid
+
+KEEP_SECONDS = 600.0  # a recording longer than this keeps no waveform and no features (memory)
 
 
 @dataclass
@@ -107,6 +116,9 @@ class Prediction:
     verdict: str = "sound"  # "sound", "silence" or "unknown"
     level_dbfs: float = 0.0  # the loudest short-term level
     heard: list[Heard] = field(default_factory=list)  # the classes of `events`, longest first
+    levels: LevelSummary | None = None  # A-weighted LAeq, LAFmax, ... of the whole recording, dBFS
+    frame_levels: FrameLevels = field(repr=False, default=None)  # per 0.1-s frame (level tables)
+    embeddings: np.ndarray = field(repr=False, default=None)  # (n_windows, dim) when asked for
 
     @property
     def top_prediction(self) -> Heard | None:
@@ -172,6 +184,7 @@ class Prediction:
             "duration": self.duration,
             "verdict": self.verdict,
             "level_dbfs": round(self.level_dbfs, 2),
+            "levels": None if self.levels is None else {**self.levels.to_dict(), "unit": "dBFS"},
             "events": [e.to_dict() for e in self.events],
         }
         if include_windows:
@@ -222,17 +235,33 @@ class Classifier:
 
     @property
     def limits(self) -> InputLimits:
-        """MIN/MAX_AUDIO_SECONDS and MIN/MAX_SAMPLE_RATE (limits.py): the same for files,
-        waveforms, the server's uploads and the stream."""
-        return InputLimits.from_settings(self.settings)
+        """MIN_AUDIO_SECONDS and MIN/MAX_SAMPLE_RATE (limits.py) for files and waveforms:
+        any length. MAX_AUDIO_SECONDS bounds the server's uploads only."""
+        return InputLimits.local(self.settings)
 
     def load(self, source: AudioSource) -> np.ndarray:
-        """Decode `source` at the classifier's rate, within the input limits (AudioError)."""
+        """Decode `source` whole at the classifier's rate, within the input limits (AudioError)."""
         return load_audio(source, self.sample_rate, self.settings.audio_loader,
                           self.settings.ffmpeg_timeout_seconds, self.limits)
 
-    def classify_file(self, source: AudioSource) -> Prediction:
-        return self.classify_waveform(self.load(source), self.sample_rate)
+    def classify_file(self, source: AudioSource, keep_features: bool = True, progress=None,
+                      embeddings: bool = False) -> Prediction:
+        """A file (any length: streamed) or a file's bytes. `progress(seconds)` is called as
+        the audio is analysed; `embeddings`: each `windows` window's embedding in
+        `Prediction.embeddings`. A file longer than KEEP_SECONDS keeps no waveform or features."""
+        if isinstance(source, (bytes, bytearray, memoryview)) or self.settings.audio_loader == "librosa":
+            return self.classify_waveform(self.load(source), self.sample_rate, keep_features, embeddings=embeddings)
+        from .listen.decode import DecodedFile
+
+        dec = DecodedFile(source, self.sample_rate, self.limits, self.settings.audio_loader,
+                          self.settings.ffmpeg_timeout_seconds)
+        try:
+            return self.classify_stream(dec, self.sample_rate, keep_features, progress=progress, name=dec.name,
+                                        embeddings=embeddings)
+        except (AudioError, MemoryError):
+            raise
+        except Exception as e:  # a decoder giving up half way through a damaged file
+            raise AudioError(f"{dec.name}: could not decode this file as audio ({type(e).__name__}: {e})") from None
 
     def at_model_rates(self, wave: np.ndarray, sr: int) -> dict[int, np.ndarray]:
         """The waveform at each member's sample rate."""
@@ -243,92 +272,106 @@ class Classifier:
         return EventParams.from_settings(self.settings, (self.model.calibration or {}).get("unknown_threshold", 0.0),
                                          self.labels)
 
-    def window_starts(self, waves: dict[int, np.ndarray], levels: np.ndarray | None = None
-                      ) -> tuple[list[float], list[bool]]:
-        """Every analysis window's start (s), and which of them form the `windows` grid
-        (WINDOW_OVERLAP). The others fill in the event grid (a window every
-        EVENT_HOP_SECONDS), so events are placed finely without changing `windows`; of
-        those, windows that are quiet throughout (per `levels`) are left out: quiet frames
-        are gaps whatever a window says (a 10-min silent file costs no extra windows)."""
-        L = self.window_seconds
-        coarse = window_grid(waves, L, self.settings.window_overlap)
-        hop = min(self.settings.event_hop_seconds, L)
-        fine = window_grid(waves, L, 1.0 - hop / L) if hop < L else []
-        if levels is not None and len(fine):
-            p = self.event_params
-            active = np.concatenate([[0], np.cumsum(levels >= p.silence_dbfs)])
-            lo = np.clip((np.asarray(fine) / p.frame_seconds).astype(int), 0, len(levels))
-            hi = np.clip(np.ceil((np.asarray(fine) + L) / p.frame_seconds).astype(int), 0, len(levels))
-            fine = [s for s, a, b in zip(fine, lo, hi) if active[b] > active[a]]
-        starts = sorted(set(coarse) | set(fine))
-        in_coarse = set(coarse)
-        return starts, [s in in_coarse for s in starts]
-
     def classify_waveform(self, wave: np.ndarray, sample_rate: int | None = None,
-                          keep_features: bool = True) -> Prediction:
+                          keep_features: bool = True, embeddings: bool = False) -> Prediction:
+        """A waveform in memory (mono, or (samples, channels)) at `sample_rate` (default the
+        classifier's), through the streaming core as a file is."""
         wave = check_waveform(wave)
-        self.limits.check(len(wave), sample_rate or self.sample_rate)
-        waves = self.at_model_rates(wave, sample_rate or self.sample_rate)
-        levels = level_envelope(waves[self.sample_rate], self.sample_rate, self.event_params)
-        starts, coarse = self.window_starts(waves, levels)
-        # Every window in one pass (the event grid's and the `windows` grid's, batched
-        # together); the features kept are the `windows` grid's only.
-        probs, feats = self._classify_at(waves, starts, coarse if keep_features else None)
-        grid = [t for t, c in zip(starts, coarse) if c]
-        pred = self._result(waves[self.sample_rate], grid, feats, probs[np.asarray(coarse, dtype=bool)],
-                            keep_features)
-        self.add_events(pred, levels, starts, probs)
+        rate = sample_rate or self.sample_rate
+        self.limits.check(len(wave), rate)
+        pred = self.classify_stream([wave], rate, keep_features, embeddings=embeddings)
+        if keep_features:
+            pred.waveform = wave if rate == self.sample_rate else resample(wave, rate, self.sample_rate)
         return pred
 
-    def _classify_at(self, waves: dict[int, np.ndarray], starts: list[float], keep: list[bool] | None = None):
-        """(probabilities, model inputs of the windows `keep` marks, or None) of the windows
-        at `starts`, a chunk of BATCH at a time: a 10-min file's samples and features all at
-        once took ~750 MB."""
-        probs, kept = [], []
-        for i in range(0, len(starts), BATCH):
-            feats = self.model.featurize(cut_at(waves, starts[i:i + BATCH], self.window_seconds))
-            probs.append(self.model.predict_windows(feats))
-            if keep is not None and any(keep[i:i + BATCH]):
-                mask = np.asarray(keep[i:i + BATCH], dtype=bool)
-                kept.append({k: v[mask] for k, v in feats.items()})
-        feats = {k: np.concatenate([f[k] for f in kept]) for k in kept[0]} if kept else None
-        return (np.concatenate(probs) if probs else np.zeros((0, len(self.labels)), np.float32)), feats
+    def classify_stream(self, blocks, rate: int, keep_features: bool = False, *, progress=None,
+                        name: str | None = None, embeddings: bool = False) -> Prediction:
+        """Blocks of mono float32 audio at `rate`, in order -> the Prediction. Every window
+        of the event grid and of the `windows` grid is classified once, in batches; the
+        model inputs kept (`keep_features`) are the `windows` grid's."""
+        from .listen import Listener
 
-    def add_events(self, pred: Prediction, levels: np.ndarray, starts: list[float], probs: np.ndarray) -> None:
-        """The events, verdict, level and classes heard of `pred` (see events.py), and each
-        window's verdict (a silent window names no class)."""
-        p = self.event_params
-        pred.level_dbfs = loudest_level(levels)
-        silent = pred.level_dbfs < p.silence_dbfs
-        pred.events = [] if silent else detect_events(starts, self.window_seconds, probs, levels,
-                                                      self.labels, p, end_time=pred.duration)
-        pred.verdict = verdict(pred.level_dbfs, pred.events, p)
-        pred.heard = heard_classes(pred.events)
-        for w in pred.windows:
-            a = min(len(levels) - 1, int(w.start / p.frame_seconds + 1e-9))
-            b = max(a + 1, int(np.ceil(w.end / p.frame_seconds - 1e-9)))
-            w.verdict = window_verdict(loudest_level(levels[a:b]), w.confidence, p, self.labels.index(w.label))
-            if w.verdict == "silence":
-                w.label = None
+        listener = Listener(self, rate, keep_features=keep_features, embeddings=embeddings)
+        out = _Collected(keep_features, rate)
+        least = max(1, int(np.ceil(self.limits.min_seconds * rate)))
+        head: list[np.ndarray] = []  # the first samples, held until there are enough to classify
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float32).reshape(-1)
+            if head is not None:
+                head.append(block)
+                if sum(len(b) for b in head) < least:
+                    continue
+                block, head = np.concatenate(head), None
+            out.add(listener.push(block), block)
+            if progress is not None:
+                progress(listener.seconds)
+        if head is not None:  # too short: the limits say so
+            self.limits.check_length(sum(len(b) for b in head), rate, name)
+        out.add(listener.finish())
+        pred = out.prediction(self, listener)
+        if keep_features and out.samples and rate == self.sample_rate:
+            pred.waveform = np.concatenate(out.samples)
+        return pred
 
     def classify_window(self, windows: dict[int, np.ndarray]) -> tuple[np.ndarray, dict]:
         """One window {rate: (samples,)} -> (probabilities, model inputs)."""
         feats = self.model.featurize({r: w[None] for r, w in windows.items()})
         return self.model.predict_windows(feats)[0], feats
 
-    def _result(self, wave, starts, feats, probs, keep_features) -> Prediction:
-        labels, duration = self.labels, len(wave) / self.sample_rate
+
+class _Collected:
+    """What a stream's updates add up to, for its Prediction: the windows, events, levels
+    and (for recordings up to KEEP_SECONDS) the samples and model inputs."""
+
+    def __init__(self, keep_features: bool, rate: int):
+        self.keep = keep_features
+        self.limit = KEEP_SECONDS * rate
+        self.windows, self.events, self.envelope, self.frames, self.samples = [], [], [], [], []
+        self.kept = 0
+
+    def add(self, up, block: np.ndarray | None = None) -> None:
+        self.windows += up.windows
+        self.events += up.events
+        self.envelope.append(up.envelope)
+        self.frames.append(up.levels)
+        if self.keep and block is not None and self.samples is not None:
+            self.kept += len(block)
+            self.samples.append(block)
+            if self.kept > self.limit:  # too long to keep: none of it
+                self.samples = None
+
+    def prediction(self, clf: Classifier, listener) -> Prediction:
+        p, labels, L = clf.event_params, clf.labels, clf.window_seconds
+        duration = listener.streams[clf.sample_rate].end / clf.sample_rate
+        levels = np.concatenate(self.envelope)
+        coarse = [w for w in self.windows if w.coarse]
         windows = []
-        for s, p in zip(starts, probs):
-            i = int(np.argmax(p))
-            windows.append(WindowResult(
-                start=round(s, 4), end=round(min(duration, s + self.window_seconds), 4),
-                label=labels[i], confidence=float(p[i]),
-                probabilities={l: float(v) for l, v in zip(labels, p)}))
-        return Prediction(labels=labels, probabilities=probs.mean(axis=0), windows=windows,
-                          duration=duration,
-                          features=feats if keep_features else None,
-                          waveform=wave if keep_features else None)
+        for w in coarse:
+            i = int(np.argmax(w.probs))
+            windows.append(WindowResult(start=round(w.start, 4), end=round(min(duration, w.start + L), 4),
+                                        label=labels[i], confidence=float(w.probs[i]),
+                                        probabilities={l: float(v) for l, v in zip(labels, w.probs)}))
+        probs = np.stack([w.probs for w in coarse]) if coarse else np.zeros((1, len(labels)), np.float32)
+        feats = None
+        if self.keep and duration <= KEEP_SECONDS and coarse and coarse[0].features is not None:
+            feats = {k: np.concatenate([w.features[k] for w in coarse]) for k in coarse[0].features}
+        pred = Prediction(labels=labels, probabilities=probs.mean(axis=0), windows=windows, duration=duration,
+                          features=feats)
+        if listener.embeddings:
+            pred.embeddings = np.stack([w.embedding for w in coarse]) if coarse else None
+        pred.level_dbfs = loudest_level(levels)
+        pred.events = [] if pred.level_dbfs < p.silence_dbfs else self.events
+        pred.verdict = verdict(pred.level_dbfs, pred.events, p)
+        pred.heard = heard_classes(pred.events)
+        for w in pred.windows:  # a silent window names no class
+            a = min(len(levels) - 1, int(w.start / p.frame_seconds + 1e-9))
+            b = max(a + 1, int(np.ceil(w.end / p.frame_seconds - 1e-9)))
+            w.verdict = window_verdict(loudest_level(levels[a:b]), w.confidence, p, labels.index(w.label))
+            if w.verdict == "silence":
+                w.label = None
+        pred.frame_levels = FrameLevels.concat(self.frames)
+        pred.levels = summarize(pred.frame_levels)
+        return pred
 
 
 def load_classifier(model_path: str | os.PathLike | None = None, settings: Settings | None = None) -> Classifier:

@@ -2,22 +2,28 @@
 
 A StreamSession takes the client's frames and returns the JSON messages to send (ws.py,
 the route, only moves them over the WebSocket; the protocol is described there), so
-the stream can be tested without a server.
+the stream can be tested without a server. Its events and levels come from the streaming
+core (listen/), the same as a file's: an event is final once the stream has moved past it
+("final": true) and is never recomputed after that; the latest ones are sent as they stand
+("final": false) and may still change.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import deque
 
 import numpy as np
 from pydantic import ValidationError
 
 from ..audio import resample
-from ..events import LevelMeter, detect_events, loudest_level, window_verdict
+from ..events import FLOOR_DBFS, level_envelope, loudest_level, power_db, window_verdict
 from ..errors import AudioError
+from ..levels import FrameLevels, leq, level_db
 from ..limits import check_rate
 from ..features import full_scale_db, log_mel_spectrogram, rms_gain_db
+from ..listen import Listener
 from ..predict import NOTHING_CONFIDENT, Classifier
 from ..settings import Settings
 from .inference import dumps, scores
@@ -137,7 +143,9 @@ def window_answer(s: dict, verdict: str) -> dict:
 
 
 class StreamSession:
-    """One configured stream: buffering, cadence, and the prediction of a window."""
+    """One configured stream: buffering, cadence, and the prediction of a window. The
+    audio goes into a Listener (events, levels) in the worker thread that predicts, not on
+    the event loop: `add` only buffers it."""
 
     def __init__(self, clf: Classifier, settings: Settings, cfg: StreamConfig, reduce_payload: bool):
         self.clf = clf
@@ -154,13 +162,15 @@ class StreamSession:
         self.ring = RingBuffer(self.window)
         self.params = clf.event_params
         self.history_seconds = settings.stream_history_seconds
-        self.meter = LevelMeter(self.sr, self.params.frame_seconds, self.history_seconds)
         self.reset()
 
     def reset(self) -> None:
         self.ring.clear()
-        self.meter.reset()
-        self.history: list[tuple[float, np.ndarray]] = []  # (window start s, probabilities)
+        self.listener = Listener(self.clf, self.sr, batch=1)
+        self.pending: list[np.ndarray] = []  # audio not yet in the listener
+        self.final: deque = deque()  # final events of the recent history
+        self.recent = FrameLevels.empty()  # A-weighted levels of the last seconds
+        self.energy, self.samples = 0.0, 0.0  # since the start: A-weighted energy and samples
         self.received = 0
         self.next_due = self.window
         self.last_status = -self.status_every
@@ -191,7 +201,7 @@ class StreamSession:
         """Buffer a frame. Returns "prediction" when one is due, "status" while the first
         window fills (throttled), else None."""
         self.ring.write(x)
-        self.meter.push(x)
+        self.pending.append(np.array(x, dtype=np.float32))
         self.received += len(x)
         if self.received >= self.next_due:
             missed = (self.received - self.next_due) // self.hop
@@ -208,29 +218,54 @@ class StreamSession:
 
     def current_dbfs(self) -> float:
         """The level of the latest hop of audio (the live level meter)."""
-        return round(self.meter.recent(self.hop_seconds), 2)
+        x = self.ring.latest()[-self.hop:].astype(np.float64)
+        return round(float(power_db(np.mean(np.square(x)))) if len(x) else FLOOR_DBFS, 2)
 
-    def recent_events(self, t: float, probs: np.ndarray) -> tuple[float, list[dict]]:
-        """(the latest window's level, the events of the last STREAM_HISTORY_SECONDS)."""
-        start = t - self.window_seconds
-        self.history = [(s, p) for s, p in self.history if s >= t - self.history_seconds] + [(start, probs)]
-        levels, t0 = self.meter.levels(self.params), self.meter.t0
-        k = int(round((start - t0) / self.params.frame_seconds))
-        level = loudest_level(levels[max(0, k):])
-        starts = np.array([s for s, _ in self.history])
-        events = detect_events(starts, self.window_seconds, np.stack([p for _, p in self.history]),
-                               levels, self.clf.labels, self.params, t0)
-        return level, [e.to_dict() for e in events]
+    def listen(self) -> None:
+        """The buffered audio into the listener: final events and A-weighted levels kept
+        for the recent history. CPU-bound (it classifies the event grid's windows)."""
+        x = np.concatenate(self.pending) if self.pending else np.zeros(0, np.float32)
+        self.pending = []
+        up = self.listener.push(x)
+        self.final.extend(up.events)
+        t = self.listener.seconds
+        while self.final and self.final[0].end < t - self.history_seconds:
+            self.final.popleft()
+        fr = up.levels
+        self.energy += float((fr.energy * fr.samples).sum())
+        self.samples += float(fr.samples.sum())
+        keep = int(np.ceil(max(self.hop_seconds, 1.0) / self.params.frame_seconds)) + 1
+        self.recent = FrameLevels.concat([self.recent, fr])[-keep:]
+
+    def levels_payload(self) -> dict:
+        """The A-weighted levels for a meter (dBFS): LAeq and LAFmax of the latest hop,
+        LAeq since the start (or the last reset). The meter's frames lag the audio by the
+        A-weighting filter's delay (half a second)."""
+        k = max(1, int(round(self.hop_seconds / self.params.frame_seconds)))
+        last = self.recent[-k:]
+        total = level_db(self.energy / self.samples) if self.samples else FLOOR_DBFS
+        return {"laeq": round(leq(last), 2), "lamax": round(float(level_db(last.fast_max.max())) if len(last)
+                                                            else FLOOR_DBFS, 2),
+                "laeq_total": round(float(total), 2), "unit": "dBFS"}
+
+    def recent_events(self, t: float) -> list[dict]:
+        """The events of the last STREAM_HISTORY_SECONDS: final ones, then the latest as
+        they stand."""
+        since = t - self.history_seconds
+        out = [{**e.to_dict(), "final": True} for e in self.final if e.end > since]
+        out += [{**e.to_dict(), "final": False} for e in self.listener.provisional_events(max(0.0, since))]
+        return out
 
     def predict(self, window: np.ndarray, received: int) -> str:
         """The prediction message (JSON text) for one window of client-rate audio.
         CPU-bound: runs in a worker thread."""
         t0 = time.perf_counter()
+        self.listen()
         clf, view = self.clf, self.clf.cfg
         waves = clf.at_model_rates(window, self.sr)
         probs, feats = clf.classify_window(waves)
         t = received / self.sr
-        level, events = self.recent_events(t, probs)
+        level = loudest_level(level_envelope(window, self.sr, self.params))
         verdict = window_verdict(level, float(probs.max()), self.params, int(probs.argmax()))
         msg = {
             "type": "prediction",
@@ -241,7 +276,8 @@ class StreamSession:
             "verdict": verdict,
             "level_dbfs": round(level, 2),
             "current_dbfs": self.current_dbfs(),
-            "events": events,
+            "levels": self.levels_payload(),
+            "events": self.recent_events(t),
         }
         if not self.reduce_payload:
             x = waves.get(view.sample_rate)
