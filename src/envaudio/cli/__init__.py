@@ -24,7 +24,8 @@ from .common import version
 # Subcommand -> module, in the order `envaudio --help` lists them.
 COMMANDS = {"prepare": "prepare", "train": "train", "distill": "distill", "combine": "combine", "zero-shot": "zero_shot",
             "calibrate": "calibrate", "export": "export", "evaluate": "evaluate", "predict": "predict",
-            "analyze": "analyze", "evaluate-events": "evaluate_events", "serve": "serve"}
+            "analyze": "analyze", "evaluate-events": "evaluate_events", "segments": "segments",
+            "thresholds": "thresholds", "serve": "serve"}
 EPILOG = "Run `envaudio COMMAND --help` for a command's options."
 # What the commands that train or write training files need beyond the lean install
 # (`pip install envaudio`: predict, analyze, serve, evaluate): envaudio[train]'s packages.
