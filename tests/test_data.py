@@ -4,6 +4,7 @@ the bundled example clips (real UrbanSound8K excerpts shipped with the package).
 import json
 
 import numpy as np
+import pytest
 
 from envaudio.datasets.urbansound8k import prepare_dataset
 from envaudio.datasets.splits import select_folds
@@ -17,12 +18,16 @@ LABELS = ["air_conditioner", "car_horn", "children_playing", "dog_bark", "drilli
           "engine_idling", "gun_shot", "jackhammer", "siren", "street_music"]
 
 
-def test_bundled_model_loads_with_card():
-    m = load_model()
-    assert m.labels == LABELS
-    assert m.sample_rates[0] == 22050 and m.duration == 4.0
+@pytest.mark.parametrize("name, networks", [("fast", ["mn04"]), ("accurate", None)])
+def test_bundled_models_load_with_their_cards(name, networks):
+    m = load_model(name)
+    assert m.labels == LABELS and m.duration == 4.0
+    assert m.sample_rates == sorted({fe.sample_rate for fe in m.frontends}, reverse=True)
+    if networks:
+        assert [mb.network for mb in m.members] == networks
     card = read_meta(m.path)["card"]  # the card travels inside the model file
     assert card["labels"] == LABELS and card["members"] == len(m.members)
+    assert m.calibration["temperature"] > 0 and 0 < m.calibration["unknown_threshold"] < 1
 
 
 def test_bundled_model_recognises_the_example_clips():

@@ -25,7 +25,7 @@ ASSETS = PACKAGE_DIR / "assets"
 # files (modelfile.py: run without PyTorch); their training files are in the repository's
 # models/ folder, not in the package.
 BUNDLED_MODELS = {"fast": ASSETS / "fast.envaudio", "accurate": ASSETS / "accurate.envaudio"}
-DEFAULT_MODEL = "accurate"
+DEFAULT_MODEL = "fast"
 BUNDLED_MODEL = BUNDLED_MODELS[DEFAULT_MODEL]
 
 
