@@ -178,3 +178,28 @@ def test_the_zero_shot_head_already_knows_a_dog_bark(subset):
         with torch.no_grad():
             right += labels[int(net(x).argmax())] == r["class"]
     assert right >= 12, f"{right}/16"
+
+
+@pytest.mark.slow
+def test_torchrun_distils_with_two_processes(teacher, tmp_path):
+    """DDP as `train` has it: each process distils its half of every epoch with its own
+    teacher; rank 0 alone prints and writes."""
+    import os
+    import subprocess
+    import sys
+
+    root, teacher_file = teacher
+    out = tmp_path / "ddp" / "s.pt"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "envaudio", "distill", "--teacher", str(teacher_file), "--data-root", str(root),
+                        "--backbone", "cnn", "--epochs", "2", "--batch-size", "6", "--device", "cpu",
+                        "--workers", "1", "--out", str(out), "--quiet"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("epoch   1 ") == 1 and r.stdout.count("saved ") == 1, r.stdout
+    assert "3 batches of 6 per epoch" in r.stdout  # 36 clips: 18 per process
+    card = json.loads(Path(str(out) + ".card.json").read_text())
+    assert card["world_size"] == 2 and card["train_folds"] == [1, 2]
+    assert [int(row["epoch"]) for row in _log(out.parent / "s_run")] == [1, 2]
+    assert load_model(out).labels == load_model(teacher_file).labels
