@@ -103,23 +103,31 @@ def main() -> int:
         print(f"{name:<22} {m['n']:>5} {m['accuracy']:>9.3f} {m['macro_f1']:>9.3f} {one:>8.1f} {batched:>16.1f}")
     print(f"\n({available_cpus()} CPU threads; compute: features + networks for one 4-s clip, decode excluded)")
     if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-        for name, ms, acc in points:
-            ax.scatter(ms, acc)
-            ax.annotate(name, (ms, acc), textcoords="offset points", xytext=(5, 5), fontsize=8)
-        ax.set_xlabel("compute per 4-s clip (ms, one at a time)")
-        ax.set_ylabel("held-out accuracy")
-        ax.set_title("Accuracy against compute")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(args.plot)
-        print(f"plot: {args.plot}")
+        plot_points(points, "compute per 4-s clip (ms, one at a time)", "held-out accuracy", args.plot)
     return 0
+
+
+def plot_points(points: list[tuple[str, float, float]], xlabel: str, ylabel: str, path: str,
+                log_x: bool = False) -> None:
+    """(name, cost, accuracy) points, named, as a PNG: accuracy against cost."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=110)
+    for name, x, y in points:
+        ax.scatter(x, y)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title("Accuracy against compute")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from envaudio.datasets.urbansound8k import prepare_dataset
 from envaudio.evaluate import classification_metrics, evaluate_clips
 from envaudio.loading import load_model
 
-from bench_members import DEFAULT_ROOT, compute_ms  # the same cost rule (benchmarks/ is the script's folder)
+from bench_members import DEFAULT_ROOT, compute_ms, plot_points  # the same cost rule (benchmarks/ is the script's folder)
 
 
 def mcnemar_p(a_right: np.ndarray, b_right: np.ndarray) -> float:
@@ -110,24 +110,9 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"folds": sorted({c.fold for c in test}), "rows": rows}, indent=1))
     if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=110)
-        for r in rows:
-            ax.scatter(r["ms_window_batched"], r["accuracy"])
-            ax.annotate(r["model"], (r["ms_window_batched"], r["accuracy"]), textcoords="offset points",
-                        xytext=(5, 5), fontsize=8)
-        ax.set_xscale("log")
-        ax.set_xlabel("compute per 4-s window, batched (ms, log scale)")
-        ax.set_ylabel(f"held-out accuracy (n={len(test)})")
-        ax.set_title("Accuracy against cost")
-        ax.grid(alpha=0.3, which="both")
-        fig.tight_layout()
-        fig.savefig(args.plot)
-        print(f"plot: {args.plot}")
+        plot_points([(r["model"], r["ms_window_batched"], r["accuracy"]) for r in rows],
+                    "compute per 4-s window, batched (ms, log scale)", f"held-out accuracy (n={len(test)})",
+                    args.plot, log_x=True)
     return 0
 
 

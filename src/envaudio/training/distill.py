@@ -45,7 +45,7 @@ from .checkpoints import Checkpoints
 from .distill_data import Augment, Batches, WaveBank, resample_batch
 from .distributed import dist_info, init_distributed, pick_device
 from .loop import EMA, predict_tensor
-from .outputs import git_commit
+from .outputs import git_commit, log_epoch, validation_text
 
 # The axes of each network's input (batch first): (frequency, time), for SpecAugment.
 INPUT_AXES = {"mn04": (1, 2), "cnn": (1, 2), "yamnet": (2, 1)}
@@ -358,22 +358,13 @@ class Distiller:
         return history
 
     def _log(self, row: dict) -> None:
-        import csv
-
-        path = self.run_dir / "train_log.csv"
-        cols = ["epoch", "lr", "train_loss", "kl", "ce", "teacher_agreement", "train_acc", "val_loss",
-                "val_acc", "val_macro_f1", "seconds", "teacher_wait_s"]
-        new = not path.exists() or row["epoch"] == 1
-        with open(path, "w" if new else "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow(row)
-        msg = (f"epoch {row['epoch']:3d}  loss {row['train_loss']:.3f} (KL {row['kl']:.3f}, CE {row['ce']:.3f})  "
-               f"agrees with teacher {row['teacher_agreement']:.3f}  train acc {row['train_acc']:.3f}")
-        if "val_acc" in row:
-            msg += f"  val acc {row['val_acc']:.3f}  val macro-F1 {row['val_macro_f1']:.3f}"
-        print(msg + f"  ({row['seconds']:.1f} s, {row['teacher_wait_s']:.1f} s waiting for the teacher)", flush=True)
+        log_epoch(self.run_dir, row, ["epoch", "lr", "train_loss", "kl", "ce", "teacher_agreement", "train_acc",
+                                      "val_loss", "val_acc", "val_macro_f1", "seconds", "teacher_wait_s"],
+                  row["epoch"] == 1)
+        print(f"epoch {row['epoch']:3d}  loss {row['train_loss']:.3f} (KL {row['kl']:.3f}, CE {row['ce']:.3f})  "
+              f"agrees with teacher {row['teacher_agreement']:.3f}  train acc {row['train_acc']:.3f}"
+              f"{validation_text(row)}  ({row['seconds']:.1f} s, {row['teacher_wait_s']:.1f} s waiting for the "
+              "teacher)", flush=True)
 
     def _payload(self, history: list[dict], seconds: float) -> dict:
         from ..datasets.urbansound8k import US8K_CITATION

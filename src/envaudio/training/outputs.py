@@ -27,6 +27,26 @@ def write_outputs(result: TrainResult, labels: list[str], out: str | Path, run_d
     result.model_path = str(out)
 
 
+def log_epoch(run_dir: str | Path, row: dict, cols: list[str], first: bool) -> None:
+    """One epoch's row in RUN_DIR/train_log.csv (a new file, with its header, at the run's
+    first epoch), and the validation part of its console line."""
+    import csv
+
+    path = Path(run_dir) / "train_log.csv"
+    new = first or not path.exists()
+    with open(path, "w" if new else "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def validation_text(row: dict) -> str:
+    if "val_acc" not in row:
+        return ""
+    return f"  val acc {row['val_acc']:.3f}  val macro-F1 {row['val_macro_f1']:.3f}"
+
+
 def plot_history(history: list[dict], path: str | Path) -> None:
     if not history:
         return

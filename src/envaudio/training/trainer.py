@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +21,7 @@ from .checkpoints import Checkpoints
 from .config import TrainConfig, TrainResult
 from .distributed import dist_info, init_distributed, pick_device
 from .loop import _MemberRun, _stack, window_index
-from .outputs import git_commit, write_outputs
+from .outputs import git_commit, log_epoch, validation_text, write_outputs
 
 class Trainer:
     """Trains `members` networks one after the other on cached features."""
@@ -172,20 +171,10 @@ class Trainer:
         return [int(s) for s in t.tolist()]
 
     def _log_epoch(self, row: dict) -> None:
-        path = self.run_dir / "train_log.csv"
-        cols = ["member", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
-                "val_macro_f1", "seconds"]
-        new = not path.exists() or (row["member"] == 1 and row["epoch"] == 1)
-        with open(path, "w" if new else "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow(row)
-        msg = (f"member {row['member']} epoch {row['epoch']:3d}  loss {row['train_loss']:.3f}  "
-               f"train acc {row['train_acc']:.3f}")
-        if "val_acc" in row:
-            msg += f"  val acc {row['val_acc']:.3f}  val macro-F1 {row['val_macro_f1']:.3f}"
-        print(msg + f"  ({row['seconds']:.1f} s)", flush=True)
+        log_epoch(self.run_dir, row, ["member", "epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc",
+                                      "val_macro_f1", "seconds"], row["member"] == 1 and row["epoch"] == 1)
+        print(f"member {row['member']} epoch {row['epoch']:3d}  loss {row['train_loss']:.3f}  "
+              f"train acc {row['train_acc']:.3f}{validation_text(row)}  ({row['seconds']:.1f} s)", flush=True)
 
     def _finish(self, done: list[dict], history: list[dict], seconds: float) -> TrainResult:
         steps_per_rank = self._steps_per_rank()  # a collective: every rank gets here
