@@ -248,3 +248,50 @@ def class_shares(energy: np.ndarray, frame_labels: list, labels: list[str]) -> d
     for e, lab in zip(energy, frame_labels):
         out["unlabelled" if lab is None else lab] += float(e) / total
     return out
+
+
+def unit(calibration_db: float) -> str:
+    """What the levels are in: dB SPL with a calibration, else dBFS."""
+    return "dB" if calibration_db else "dBFS"
+
+
+def frame_classes(n_frames: int, events, frame_seconds: float = 0.1, t0: float = 0.0) -> list:
+    """Each frame's class: that of the event covering its centre that started last (a car
+    horn inside street music is the horn's), None outside every event."""
+    out: list = [None] * n_frames
+    for e in sorted(events, key=lambda e: e.start):
+        a = max(0, int(np.ceil((e.start - t0) / frame_seconds - 0.5 - 1e-9)))
+        b = min(n_frames, int(np.ceil((e.end - t0) / frame_seconds - 0.5 - 1e-9)))
+        out[a:b] = [e.label] * max(0, b - a)
+    return out
+
+
+def event_level(frames: FrameLevels, event, frame_seconds: float = 0.1, calibration_db: float = 0.0,
+                t0: float = 0.0) -> float:
+    """An event's LAeq (its frames', `frames` starting at t0)."""
+    a = max(0, int(np.floor((event.start - t0) / frame_seconds + 1e-9)))
+    b = min(len(frames), max(a + 1, int(np.ceil((event.end - t0) / frame_seconds - 1e-9))))
+    return leq(frames[a:b], calibration_db)
+
+
+LEVEL_COLUMNS = ["laeq", "lamax", "lamin", "l10", "l50", "l90"]
+
+
+def interval_rows(frames: FrameLevels, events, labels: list[str], interval: float, frame_seconds: float = 0.1,
+                  calibration_db: float = 0.0, t0: float = 0.0) -> list[dict]:
+    """The levels table of a recording (frames from t0 on): one row per `interval` s
+    (the last one shorter): start_s, end_s, the LAeq, LAFmax, LAFmin and L10/L50/L90 of its
+    audio, and the share of its A-weighted energy inside each class's events
+    (share_<label>, share_unlabelled: they sum to 1)."""
+    per = max(1, int(round(interval / frame_seconds)))
+    cls = frame_classes(len(frames), events, frame_seconds, t0)
+    rows = []
+    for a in range(0, len(frames), per):
+        fr = frames[a:a + per]
+        s = summarize(fr, calibration_db)
+        shares = class_shares(fr.energy * fr.samples, cls[a:a + per], labels)
+        rows.append({"start_s": round(t0 + a * frame_seconds, 3),
+                     "end_s": round(t0 + a * frame_seconds + fr.samples.sum() / frames.samples.max() * frame_seconds, 3),
+                     **{k: round(v, 2) for k, v in s.to_dict().items()},
+                     **{f"share_{k}": round(v, 4) for k, v in shares.items()}})
+    return rows

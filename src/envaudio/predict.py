@@ -27,7 +27,7 @@ import numpy as np
 from .audio import AudioSource, check_waveform, decode_rate, load_audio, resample
 from .errors import AudioError
 from .events import Event, EventParams, loudest_level, verdict, window_verdict
-from .levels import FrameLevels, LevelSummary, summarize
+from .levels import FrameLevels, LevelSummary, summarize, unit
 from .limits import InputLimits
 from .loading import LoadedModel, load_model
 from .settings import Settings, get_settings
@@ -116,7 +116,8 @@ class Prediction:
     verdict: str = "sound"  # "sound", "silence" or "unknown"
     level_dbfs: float = 0.0  # the loudest short-term level
     heard: list[Heard] = field(default_factory=list)  # the classes of `events`, longest first
-    levels: LevelSummary | None = None  # A-weighted LAeq, LAFmax, ... of the whole recording, dBFS
+    levels: LevelSummary | None = None  # A-weighted LAeq, LAFmax, ... of the whole recording
+    levels_unit: str = "dBFS"  # "dB" (SPL) with CALIBRATION_DB
     frame_levels: FrameLevels = field(repr=False, default=None)  # per 0.1-s frame (level tables)
     embeddings: np.ndarray = field(repr=False, default=None)  # (n_windows, dim) when asked for
 
@@ -184,7 +185,7 @@ class Prediction:
             "duration": self.duration,
             "verdict": self.verdict,
             "level_dbfs": round(self.level_dbfs, 2),
-            "levels": None if self.levels is None else {**self.levels.to_dict(), "unit": "dBFS"},
+            "levels": None if self.levels is None else {**self.levels.to_dict(), "unit": self.levels_unit},
             "events": [e.to_dict() for e in self.events],
         }
         if include_windows:
@@ -370,7 +371,8 @@ class _Collected:
             if w.verdict == "silence":
                 w.label = None
         pred.frame_levels = FrameLevels.concat(self.frames)
-        pred.levels = summarize(pred.frame_levels)
+        cal = clf.settings.calibration_db
+        pred.levels, pred.levels_unit = summarize(pred.frame_levels, cal), unit(cal)
         return pred
 
 

@@ -95,6 +95,11 @@ class Settings:
     min_event_seconds: float = 0.5  # shorter runs of one label are not reported
     max_gap_seconds: float = 0.5  # shorter gaps inside one label are bridged
     stream_history_seconds: float = 30.0  # the live stream's recent events cover this
+    # sound levels (levels.py)
+    # The dB SPL of a full-scale RMS of 1.0: 94 minus what a 94-dB calibrator reads, in
+    # dBFS (`--calibration-db`). 0: no calibration, the levels are dBFS.
+    calibration_db: float = 0.0
+    levels_interval_seconds: float = 60.0  # analyze's x.levels.csv and monitor's levels.csv
     # streaming
     stream_duration: float = 4.0
     stream_hop_seconds: float = 0.5
@@ -216,7 +221,7 @@ class Settings:
                      "min_sample_rate", "max_concurrent_uploads", "header_timeout_seconds",
                      "upload_timeout_seconds", "max_streams", "stream_config_timeout_seconds",
                      "stream_idle_timeout_seconds", "event_hop_seconds", "event_frame_seconds",
-                     "level_block_seconds", "stream_history_seconds"):
+                     "level_block_seconds", "stream_history_seconds", "levels_interval_seconds"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be positive")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1

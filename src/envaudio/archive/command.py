@@ -10,7 +10,8 @@ HELP = "analyse every recording under a folder into per-file results (resumable)
 EPILOG = """\
 Per file, under OUT at the audio's path in IN: x.wav.json (windows and events),
 x.wav.labels.txt (Audacity label track), x.wav.selections.txt (Raven Pro selection table),
-x.wav.embeddings.npy (--embeddings). For the archive: events.csv, selections.txt (raven),
+x.wav.levels.csv (LAeq, LAFmax, L10/L50/L90 and each class's share of the energy, per
+--levels-interval), x.wav.embeddings.npy (--embeddings). Recordings of any length. For the archive: events.csv, selections.txt (raven),
 embeddings.csv, errors.csv, summary.json. Run it again to resume: files already done and unchanged are
 skipped. Exit status: 0; 1 when some files could not be analysed (errors.csv); 2 for a
 usage error. docs/archives.md."""
@@ -38,6 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from ..thresholds import add_threshold_args
 
     add_threshold_args(p)
+    p.add_argument("--calibration-db", type=float, default=None, metavar="DB",
+                   help="the dB SPL of a full-scale RMS of 1.0 (94 minus what a 94-dB calibrator reads, dBFS): "
+                        "levels in dB SPL (default: CALIBRATION_DB, 0: dBFS)")
+    p.add_argument("--levels-interval", type=float, default=None, metavar="S",
+                   help="seconds per row of x.levels.csv (default: LEVELS_INTERVAL_SECONDS, 60)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary (prints OUT)")
     return p
 
@@ -49,10 +55,21 @@ def run(args) -> int:
     summary = analyze(args.input, args.out, args.formats, workers=args.workers, embeddings=args.embeddings,
                       engine=args.engine, address=args.address, model=args.model,
                       retry_errors=args.retry_errors, progress=False if args.quiet else None,
-                      settings=threshold_settings(args), log=None if args.quiet else print)
+                      settings=level_settings(threshold_settings(args), args), log=None if args.quiet else print)
     if args.quiet:
         print(summary.out)
     return 1 if summary.errors else 0
+
+
+def level_settings(s, args):
+    """Settings with --calibration-db and --levels-interval, checked."""
+    from ..errors import SettingsError
+
+    interval = getattr(args, "levels_interval", None)
+    if interval is not None and not interval > 0:
+        raise SettingsError(f"--levels-interval must be positive, not {interval:g}")
+    return s.replace(**{k: v for k, v in (("calibration_db", getattr(args, "calibration_db", None)),
+                                          ("levels_interval_seconds", interval)) if v is not None})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,9 @@ Per audio file (next to where the file sits in IN, under OUT, the audio's own na
     json       x.wav.json              the file's Prediction.to_dict(): windows and events
     audacity   x.wav.labels.txt        an Audacity label track: start<TAB>end<TAB>label (s)
     raven      x.wav.selections.txt    a Raven Pro selection table (tab separated)
+    levels     x.wav.levels.csv        every LEVELS_INTERVAL_SECONDS: LAeq, LAFmax, LAFmin,
+                                       L10/L50/L90 and each class's share of the A-weighted
+                                       energy (dBFS, or dB SPL with --calibration-db)
 
 For the whole archive (rebuilt from the per-file records at the end of every run):
 
@@ -30,11 +33,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 # --format names: the per-file ones, and the combined table.
-PER_FILE_FORMATS = ("json", "audacity", "raven")
+PER_FILE_FORMATS = ("json", "audacity", "raven", "levels")
 FORMATS = ("csv", *PER_FILE_FORMATS)
-DEFAULT_FORMATS = ("csv", "json")
+DEFAULT_FORMATS = ("csv", "json", "levels")
 
-SUFFIXES = {"json": ".json", "audacity": ".labels.txt", "raven": ".selections.txt"}
+SUFFIXES = {"json": ".json", "audacity": ".labels.txt", "raven": ".selections.txt", "levels": ".levels.csv"}
 EMBEDDINGS_SUFFIX = ".embeddings.npy"
 
 EVENTS_CSV = "events.csv"
@@ -172,6 +175,16 @@ def combined_raven_bytes(records, root: Path) -> bytes:
                                    _t(e["start"])]))
         offset += float(duration or 0.0)
     return ("\n".join(rows) + "\n").encode()
+
+
+def levels_csv_bytes(rows: list[dict], labels: list[str], unit: str) -> bytes:
+    """A file's levels table (levels.interval_rows), the unit in every row."""
+    from ..levels import LEVEL_COLUMNS
+
+    shares = [f"share_{l}" for l in labels] + ["share_unlabelled"]
+    return _csv_bytes(["start_s", "end_s", *LEVEL_COLUMNS, "unit", *shares],
+                      ([r["start_s"], r["end_s"], *(r[k] for k in LEVEL_COLUMNS), unit, *(r[k] for k in shares)]
+                       for r in rows))
 
 
 def errors_csv_bytes(errors) -> bytes:

@@ -144,7 +144,8 @@ def estimate_seconds(path: Path) -> float:
 
 class Progress:
     """Files, audio hours and audio-hours/s, ETA (tqdm, on stderr). The bar advances by
-    each file's duration as its header gives it, so the ETA weighs long files."""
+    each file's duration as its header gives it, so the ETA weighs long files, and moves
+    within a file as it is analysed (`partial`: a recording of hours streams through)."""
 
     def __init__(self, jobs: list[Job], enabled: bool):
         self.n = len(jobs)
@@ -152,6 +153,7 @@ class Progress:
         self.audio = 0.0
         self.errors = 0
         self.t0 = time.perf_counter()
+        self.shown: dict[str, float] = {}  # seconds of each file under way already on the bar
         self.bar = None
         if enabled and jobs:
             from tqdm import tqdm
@@ -173,7 +175,15 @@ class Progress:
         self.errors += result["status"] != "ok"
         if self.bar is not None:
             self._postfix()
-            self.bar.update(job.estimate)
+            self.bar.update(max(0.0, job.estimate - self.shown.pop(job.rel, 0.0)))
+
+    def partial(self, job: Job, seconds: float) -> None:
+        """`seconds` of `job`'s audio analysed so far."""
+        if self.bar is not None:
+            step = min(seconds, job.estimate) - self.shown.get(job.rel, 0.0)
+            if step > 0:
+                self.shown[job.rel] = self.shown.get(job.rel, 0.0) + step
+                self.bar.update(step)
 
     def write(self, line: str) -> None:
         if self.bar is not None:
@@ -248,7 +258,8 @@ def analyze(src: str | os.PathLike, out: str | os.PathLike, formats=None, *, wor
 
                     results = run_ray(jobs, workers, address, model_arg, per_file, embeddings, TOP_K, s)
                 else:
-                    results = run_local(jobs, workers or 1, model_arg, per_file, embeddings, TOP_K, s)
+                    results = run_local(jobs, workers or 1, model_arg, per_file, embeddings, TOP_K, s,
+                                        lambda rel, sec: bar.partial(by_rel[rel], sec))
                 by_rel = {j.rel: j for j in jobs}
                 for result in results:
                     _finish(out, by_rel[result["rel"]], result, config, per_file, summary, bar)
@@ -356,20 +367,35 @@ def write_tables(out: Path, rels: list[str], fmts, summary: Summary, root: Path 
 
 # --- local processes ----------------------------------------------------------------------
 
-def run_local(jobs: list[Job], workers: int, model_path, per_file, embeddings: bool, top_k: int, settings):
+def run_local(jobs: list[Job], workers: int, model_path, per_file, embeddings: bool, top_k: int, settings,
+              on_progress=None):
     """Yield each job's result as it finishes: in this process for one worker, else in
-    `workers` processes (spawned, each loading the model once, cores shared out)."""
+    `workers` processes (spawned, each loading the model once, cores shared out).
+    `on_progress(rel, seconds)`: how far into a file the analysis is."""
     from .worker import Analyzer
 
     if workers == 1:
         a = Analyzer(model_path, per_file, embeddings, None, top_k, settings)
         for j in jobs:
-            yield a.analyze(j.rel, str(j.path))
+            yield a.analyze(j.rel, str(j.path), on_progress and (lambda sec, rel=j.rel: on_progress(rel, sec)))
         return
-    yield from _run_pool(jobs, workers, model_path, per_file, embeddings, top_k, settings)
+    yield from _run_pool(jobs, workers, model_path, per_file, embeddings, top_k, settings, on_progress)
 
 
-def _run_pool(jobs, workers, model_path, per_file, embeddings, top_k, settings):
+def drain(q) -> list:
+    """What a multiprocessing queue holds now (nothing for None)."""
+    import queue
+
+    out = []
+    while q is not None:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            return out
+    return out
+
+
+def _run_pool(jobs, workers, model_path, per_file, embeddings, top_k, settings, on_progress=None):
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -378,11 +404,13 @@ def _run_pool(jobs, workers, model_path, per_file, embeddings, top_k, settings):
     from .worker import analyze_in_process, init_process
 
     threads = max(1, available_cpus() // workers)
+    progress = mp.get_context("spawn").Queue() if on_progress else None  # (rel, seconds) from the workers
     todo = list(reversed(jobs))
     returned, restarts = 0, 0
     while todo:
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=init_process,
-                                   initargs=(os.getpid(), model_path, per_file, embeddings, threads, top_k, settings))
+                                   initargs=(os.getpid(), model_path, per_file, embeddings, threads, top_k, settings,
+                                             progress))
         pending: dict = {}
         broken = False
         try:
@@ -392,7 +420,9 @@ def _run_pool(jobs, workers, model_path, per_file, embeddings, top_k, settings):
                     pending[pool.submit(analyze_in_process, j.rel, str(j.path))] = j
                 if not pending:
                     break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=0.5 if progress else None, return_when=FIRST_COMPLETED)
+                for rel, sec in drain(progress):
+                    on_progress(rel, sec)
                 for f in done:
                     j = pending.pop(f)
                     try:

@@ -66,6 +66,8 @@ def config_key(model_sha: str, settings, top_k: int) -> str:
         from ..thresholds import read_thresholds
 
         knobs.append([sorted(read_thresholds(s.thresholds).items()), s.min_confidence])
+    if s.calibration_db or s.levels_interval_seconds != 60.0:  # the levels tables' (kept out otherwise:
+        knobs.append(["levels", s.calibration_db, s.levels_interval_seconds])  # older OUTs stay done)
     return hashlib.sha256(json.dumps(knobs).encode()).hexdigest()[:16]
 
 

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from .formats import EMBEDDINGS_SUFFIX, per_file_outputs
+from .formats import EMBEDDINGS_SUFFIX, levels_csv_bytes, output_name, per_file_outputs
 
 
 class Embedder:
@@ -66,21 +66,24 @@ class Analyzer:
         self.thresholds = ({label: p.threshold_of(i) for i, label in enumerate(self.clf.labels)}
                            if settings.thresholds or settings.min_confidence else None)
 
-    def analyze(self, rel: str, source) -> dict:
-        """`source`: the audio's path or bytes. A dict: rel, status ("ok" or "error"),
-        reason, and for ok: duration, verdict, level_dbfs, events, outputs {name: bytes},
-        embeddings (npy name, dim, windows) or None."""
+    def analyze(self, rel: str, source, progress=None) -> dict:
+        """`source`: the audio's path or bytes, of any length (a path streams through in
+        bounded memory; `progress(seconds)` is told how far). A dict: rel, status ("ok" or
+        "error"), reason, and for ok: duration, verdict, level_dbfs, events, outputs
+        {name: bytes}, embeddings (npy name, dim, windows) or None."""
         try:
-            wave = self.clf.load(source)
-            pred = self.clf.classify_waveform(wave, self.clf.sample_rate, keep_features=self.embedder is not None)
+            pred = self.clf.classify_file(source, keep_features=False, progress=progress,
+                                          embeddings=self.embedder is not None)
             d = pred.to_dict(self.top_k)
             if self.thresholds is not None:  # the outputs say which thresholds were used
                 d["unknown_thresholds"] = self.thresholds
             outputs = per_file_outputs(rel, d, self.formats, self.clf.sample_rate / 2)
+            if "levels" in self.formats:
+                outputs[output_name(rel, "levels")] = self.levels_table(pred)
             emb = None
             if self.embedder is not None:
                 name = rel + EMBEDDINGS_SUFFIX
-                e = self.embedder(pred.features)
+                e = pred.embeddings if pred.embeddings is not None else np.zeros((0, self.embedder.dim), np.float32)
                 outputs[name] = npy_bytes(e)
                 emb = {"path": name, "dim": int(e.shape[1]), "member": self.embedder.network,
                        "windows": [[w.start, w.end] for w in pred.windows]}
@@ -95,9 +98,20 @@ class Analyzer:
                 "level_dbfs": d["level_dbfs"], "events": d["events"], "outputs": outputs, "embeddings": emb}
 
 
+    def levels_table(self, pred) -> bytes:
+        """x.levels.csv: the levels and class shares of every LEVELS_INTERVAL_SECONDS."""
+        from ..levels import interval_rows
+
+        s, p = self.clf.settings, self.clf.event_params
+        rows = interval_rows(pred.frame_levels, pred.events, self.clf.labels, s.levels_interval_seconds,
+                             p.frame_seconds, s.calibration_db)
+        return levels_csv_bytes(rows, self.clf.labels, pred.levels_unit)
+
+
 # --- a local worker process (ProcessPoolExecutor's initializer and task) ----------------
 
 _ANALYZER: Analyzer | None = None
+_PROGRESS = None  # a queue of (rel, seconds) to the parent's progress bar, or None
 
 
 def _die_with_parent(parent: int) -> None:
@@ -114,11 +128,23 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def init_process(parent, model_path, formats, embeddings, threads, top_k, settings) -> None:
-    global _ANALYZER
+def init_process(parent, model_path, formats, embeddings, threads, top_k, settings, progress=None) -> None:
+    global _ANALYZER, _PROGRESS
     _die_with_parent(parent)
     _ANALYZER = Analyzer(model_path, formats, embeddings, threads, top_k, settings)
+    _PROGRESS = progress
 
 
 def analyze_in_process(rel: str, path: str) -> dict:
-    return _ANALYZER.analyze(rel, path)
+    if _PROGRESS is None:
+        return _ANALYZER.analyze(rel, path)
+    import time
+
+    last = [0.0]
+
+    def tell(seconds: float) -> None:  # at most twice a second
+        if time.monotonic() - last[0] >= 0.5:
+            last[0] = time.monotonic()
+            _PROGRESS.put((rel, seconds))
+
+    return _ANALYZER.analyze(rel, path, tell)

@@ -25,7 +25,7 @@ from .common import version
 COMMANDS = {"prepare": "prepare", "train": "train", "distill": "distill", "combine": "combine", "zero-shot": "zero_shot",
             "calibrate": "calibrate", "export": "export", "evaluate": "evaluate", "predict": "predict",
             "analyze": "analyze", "evaluate-events": "evaluate_events", "segments": "segments",
-            "thresholds": "thresholds", "serve": "serve"}
+            "thresholds": "thresholds", "monitor": "monitor", "serve": "serve"}
 EPILOG = "Run `envaudio COMMAND --help` for a command's options."
 # What the commands that train or write training files need beyond the lean install
 # (`pip install envaudio`: predict, analyze, serve, evaluate): envaudio[train]'s packages.
