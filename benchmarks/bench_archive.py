@@ -1,11 +1,16 @@
-"""Throughput of `envaudio analyze`: audio-hours analysed per wall-clock hour, for 1 and 2
-local workers and (when Ray is installed) 1 and 2 Ray actors on a loopback Ray head.
+"""Throughput of `envaudio analyze`: audio-hours analysed per wall-clock hour, for local
+workers and (when Ray is installed) as many Ray actors on a loopback Ray head, and Ray's
+overhead against local workers of the same count (issue #29's bar: at most 15 % on at
+least an hour of audio).
 
-    python benchmarks/bench_archive.py --files 4 --minutes 3
+    python benchmarks/bench_archive.py --files 12 --minutes 5 --workers 2 --repeat 2   # 1 h of audio
+    python benchmarks/bench_archive.py --files 4 --minutes 3                  # 1 and 2 workers
 
 Generated long audio (tones, noise bursts and quiet stretches, 22,050 Hz FLAC); every run
 writes a fresh OUT with csv,json; the time includes starting the workers and loading the
 model in each (what a real run pays once), so short archives understate the steady rate.
+A Ray actor runs one ONNX Runtime thread (it holds one CPU of the cluster), a local worker
+its share of the cores: compare them at as many workers as cores, where both use one thread.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ def run(src: Path, engine: str, workers: int, address: str | None = None) -> flo
     return s.seconds_this_run / wall
 
 
-def ray_head(temp: str) -> tuple[subprocess.Popen, str]:
+def ray_head(temp: str, cpus: int = 2) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -63,7 +68,7 @@ def ray_head(temp: str) -> tuple[subprocess.Popen, str]:
     os.environ.update({k: env[k] for k in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_USAGE_STATS_ENABLED")})
     ray = str(Path(sys.executable).with_name("ray"))
     p = subprocess.Popen([ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                          "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats",
+                          "--num-cpus", str(cpus), "--include-dashboard=false", "--disable-usage-stats",
                           "--object-store-memory", str(300 * 1024 * 1024), "--temp-dir", temp],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     for _ in range(360):
@@ -79,23 +84,40 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=4)
     ap.add_argument("--minutes", type=float, default=3.0, help="length of each file")
+    ap.add_argument("--workers", default="1,2", help="worker / actor counts to run, comma separated "
+                    "(default: %(default)s)")
+    ap.add_argument("--model", default=None, help="model name or file (default: the default model)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each, local and Ray in turn (medians)")
     ap.add_argument("--no-ray", action="store_true")
     args = ap.parse_args()
+    counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    if args.model:
+        os.environ["ENVAUDIO_MODEL"] = args.model
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in"
         hours = make_archive(src, args.files, args.minutes)
-        print(f"{args.files} files x {args.minutes:g} min = {hours:.2f} h of audio; {os.cpu_count()} CPUs")
-        rows = [("local", 1), ("local", 2)]
-        for engine, w in rows:
-            print(f"{engine:5} {w} worker(s): {run(src, engine, w):7.0f} audio-hours per hour", flush=True)
+        print(f"{args.files} files x {args.minutes:g} min = {hours:.2f} h of audio; {os.cpu_count()} CPUs; "
+              f"load average {os.getloadavg()[0]:.1f}")
         if args.no_ray or importlib.util.find_spec("ray") is None:
+            for w in counts:
+                print(f"local {w} worker(s): {run(src, 'local', w):7.0f} audio-hours per hour", flush=True)
             print("ray: not installed (pip install 'envaudio[ray]'), skipped")
             return
         temp = os.path.join(tmp, "ray")
-        head, address = ray_head(temp)
+        head, address = ray_head(temp, max(counts))
         try:
-            for w in (1, 2):
-                print(f"ray   {w} actor(s):   {run(src, 'ray', w, address):7.0f} audio-hours per hour", flush=True)
+            for w in counts:  # local and Ray in turn, so a change of the machine's load hits both
+                local, ray = [], []
+                for k in range(args.repeat):
+                    local.append(run(src, "local", w))
+                    print(f"local {w} worker(s): {local[-1]:7.0f} audio-hours per hour", flush=True)
+                    ray.append(run(src, "ray", w, address))
+                    print(f"ray   {w} actor(s):   {ray[-1]:7.0f} audio-hours per hour (load average "
+                          f"{os.getloadavg()[0]:.1f})", flush=True)
+                lm, rm = float(np.median(local)), float(np.median(ray))
+                overhead = 100 * (1 - rm / lm)
+                print(f"{w}: median local {lm:.0f}, Ray {rm:.0f} audio-hours per hour: Ray's overhead "
+                      f"{overhead:+.1f} % ({'within' if overhead <= 15 else 'over'} the 15 % bar)", flush=True)
         finally:
             os.killpg(head.pid, signal.SIGTERM)
             try:

@@ -164,6 +164,23 @@ def test_ray_equals_local(cluster, tmp_path):
     third = analyze(src, ray_out, "json", engine="ray", address=cluster, model=model, workers=1, progress=False)
     assert third.analysed == 1  # the model is known by its contents: a copy is the same model
     assert json.loads((ray_out / "silence.wav.json").read_text())["duration"] == 3.0
+    # Per-class thresholds reach the actors, inline (they never open the file): the same
+    # events and the same thresholds said as a local run with them.
+    thr = tmp_path / "thresholds.csv"
+    thr.write_text("dog_bark,0.99\nengine_idling,0.2\n")
+    from envaudio.settings import get_settings
+
+    st = get_settings().replace(thresholds=str(thr))
+    analyze(src, tmp_path / "local_thr", "json", settings=st, progress=False)
+    analyze(src, tmp_path / "ray_thr", "json", engine="ray", address=cluster, workers=2, settings=st, progress=False)
+    a, b = tree(tmp_path / "local_thr"), tree(tmp_path / "ray_thr")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        if name.endswith(".json") and not name.startswith(".envaudio") and name != "summary.json":
+            da, db = json.loads(a[name]), json.loads(b[name])
+            assert da["events"] == db["events"] and da["unknown_thresholds"] == db["unknown_thresholds"], name
+            assert da["unknown_thresholds"]["dog_bark"] == 0.99
+    assert a["summary.json"] == b["summary.json"]
 
 
 def test_ray_bad_address(tmp_path):
