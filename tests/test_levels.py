@@ -120,3 +120,15 @@ def test_class_shares_sum_to_one():
     assert shares == pytest.approx({"dog_bark": 0.2, "siren": 0.5, "car_horn": 0.0, "unlabelled": 0.3})
     assert sum(shares.values()) == pytest.approx(1.0)
     assert set(class_shares(np.zeros(3), [None] * 3, ["a"]).values()) == {0.0}
+
+
+def test_frame_classes_inner_event_wins_and_others_are_left_out():
+    from envaudio.events import Event
+    from envaudio.levels import frame_classes
+
+    ev = [Event("street_music", 20.0, 30.0, 0.9), Event("car_horn", 24.0, 25.0, 0.9), Event("siren", 1.0, 3.0, 0.9),
+          Event("dog_bark", 40.0, 41.0, 0.9)]
+    c = frame_classes(100, ev, 0.1, t0=22.0)  # frames 22.0 .. 32.0 s
+    assert len(c) == 100
+    assert c[:20] == ["street_music"] * 20 and c[20:30] == ["car_horn"] * 10
+    assert c[30:80] == ["street_music"] * 50 and c[80:] == [None] * 20

@@ -58,7 +58,8 @@ class EventSegmenter:
         self.cut_forced = False
         self.seg_from = 0  # frame: where the next stretch's context starts
         self.lab0 = np.zeros(0, dtype=np.int64)  # first-pass labels of frames cut .. scanned
-        self.run = 0  # length of the current run of -1 ending at the last scanned frame
+        self.run = 0  # length of the run of -1 ending at frame `looked`
+        self.looked = 0  # frames before this were looked at for gaps
         self.next_cut: tuple[int, int, bool] | None = None  # (cut frame, frame the stretch must reach, forced)
 
     @property
@@ -137,12 +138,18 @@ class EventSegmenter:
         else:
             lab = np.full(upto - a, -1)
         self.lab0 = np.concatenate([self.lab0, lab])
+        self._look()
+
+    def _look(self) -> None:
+        """Find the first gap long enough among the frames scanned and not yet looked at;
+        else, past max_pending, a forced cut."""
         if self.next_cut is not None:
             return
-        for i, v in enumerate(lab):  # the first gap long enough
-            self.run = self.run + 1 if v == -1 else 0
+        while self.looked < self.scanned:
+            self.run = self.run + 1 if self.lab0[self.looked - self.cut] == -1 else 0
+            self.looked += 1
             if self.run >= self.gap:
-                g0 = a + i + 1 - self.gap
+                g0 = self.looked - self.gap
                 self.next_cut = (g0 + self.gap // 2, g0 + self.gap + self.margin, False)
                 return
         if self.scanned - self.cut > self.max_pending:
@@ -185,13 +192,8 @@ class EventSegmenter:
     def _advance(self, c: int, forced: bool) -> None:
         """Move the last cut to frame c, forget what the next stretch cannot need."""
         self.lab0 = self.lab0[c - self.cut:]
-        self.cut, self.cut_forced, self.next_cut, self.run = c, forced, None, 0
-        if len(self.lab0):  # the -1 run the new stretch opens with
-            nz = np.flatnonzero(self.lab0 != -1)
-            self.run = len(self.lab0) if not len(nz) else 0
-            if len(nz):
-                tail = self.lab0[nz[-1] + 1:]
-                self.run = len(tail)
+        self.cut, self.cut_forced, self.next_cut, self.run, self.looked = c, forced, None, 0, c
+        self._look()  # the frames already scanned past the cut may hold the next gap
         self.seg_from = max(0, c - self.gap // 2 - self.margin) if not forced else max(0, c - self.margin)
         keep = max(self.base, self.seg_from - 1)
         self.levels = self.levels[keep - self.base:]

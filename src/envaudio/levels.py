@@ -262,7 +262,8 @@ def frame_classes(n_frames: int, events, frame_seconds: float = 0.1, t0: float =
     for e in sorted(events, key=lambda e: e.start):
         a = max(0, int(np.ceil((e.start - t0) / frame_seconds - 0.5 - 1e-9)))
         b = min(n_frames, int(np.ceil((e.end - t0) / frame_seconds - 0.5 - 1e-9)))
-        out[a:b] = [e.label] * max(0, b - a)
+        if b > a:  # (an event before t0 would give a negative end: a slice from the back)
+            out[a:b] = [e.label] * (b - a)
     return out
 
 

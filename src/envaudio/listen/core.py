@@ -125,6 +125,15 @@ class Listener:
             self._merge(out, self._push(x[i:i + step], last=False))
         return out
 
+    def flush(self) -> Update:
+        """Classify the windows waiting for a whole batch now: the input has paused (a
+        pipe that is quiet for a while), so waiting for more would only delay the events."""
+        up = Update(env0=self.env.done, frame0=self.frames_out)
+        if not self.finished:
+            self._run(up, last=False, whole_batches=False)
+            up.events = self.segmenter.update()
+        return up
+
     def finish(self) -> Update:
         """The end of the audio: the last windows (the one ending at the end), the last
         levels and every event left."""
@@ -216,7 +225,7 @@ class Listener:
         lo, hi = min(max(int(s / fs), 0), n), min(max(hi, 0), n)
         return bool((self.lv[lo - self.lbase:hi - self.lbase] >= self.p.silence_dbfs).any())
 
-    def _run(self, up: Update, last: bool) -> None:
+    def _run(self, up: Update, last: bool, whole_batches: bool = True) -> None:
         """Classify the queue's windows that are decided, in order: all of them at the end
         or for live audio, else whole batches (files: the batches a whole-file pass makes)."""
         ready = []
@@ -226,7 +235,7 @@ class Listener:
                 break
             ready.append(d)
         stop = len(ready)
-        if not last and self.batch > 1:
+        if not last and self.batch > 1 and whole_batches:
             kept = [i for i, d in enumerate(ready) if d]
             n = len(kept) // self.batch * self.batch
             stop = kept[n - 1] + 1 if n else 0

@@ -157,6 +157,7 @@ class Monitor:
                     seg.finish()
                     self.offset = seg.end
                     return True
+                seg.flush()  # the source paused: what is waiting for a batch is classified now
                 continue
             if item[0] == "audio":
                 seg.push(item[1])
@@ -238,6 +239,10 @@ class Segment:
         if self.m.clips is not None:
             self.m.clips.push(x, self.offset + self.listener.seconds + len(x) / self.m.clf.sample_rate)
         self._take(self.listener.push(x), last=False)
+
+    def flush(self) -> None:
+        if not self.listener.finished:
+            self._take(self.listener.flush(), last=False)
 
     def finish(self) -> None:
         if not self.listener.finished:

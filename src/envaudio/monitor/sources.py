@@ -70,7 +70,7 @@ class Source:
         raise NotImplementedError
 
     def close(self) -> None:
-        pass
+        self.resample = None  # (its soxr object freed now, not left to a blocked reader thread at exit)
 
 
 # --- stdin ------------------------------------------------------------------------------
@@ -84,7 +84,10 @@ class StdinSource(Source):
     def __init__(self, sr: int, raw_rate: int | None = None, raw_format: str = "s16le", channels: int = 1,
                  stream=None):
         super().__init__(sr)
-        self.f = stream if stream is not None else sys.stdin.buffer
+        # The file descriptor, read with os.read: a thread blocked in a buffered read holds
+        # its lock, and the interpreter aborts at exit waiting for it (SIGTERM while stdin
+        # is open but quiet).
+        self.fd = (stream if stream is not None else sys.stdin).fileno()
         self.raw_rate, self.fmt, self.channels = raw_rate, raw_format, channels
         self.left: int | None = None  # bytes of the WAV's data chunk left, when its size is known
         self.done = False
@@ -103,13 +106,15 @@ class StdinSource(Source):
         self.resample = _ToRate(self.rate, self.sr)
 
     def _exactly(self, n: int) -> bytes:
-        out = b""
+        import os
+
+        out = bytearray()
         while len(out) < n:
-            b = self.f.read(n - len(out))
+            b = os.read(self.fd, min(n - len(out), 1 << 20))
             if not b:
                 break
             out += b
-        return out
+        return bytes(out)
 
     def _wav_header(self) -> tuple[int, int, str]:
         head = self._exactly(12)
@@ -186,8 +191,9 @@ class FileSource(Source):
         from ..errors import AudioError
         from ..listen.decode import DecodedFile
 
-        try:
+        try:  # the first block now: a file that cannot be read is an error before the run starts
             self.blocks = iter(DecodedFile(self.path, self.sr, stall_timeout=self.stall))
+            self.first = next(self.blocks, None)
         except AudioError as e:
             raise SourceError(str(e)) from None
         self.t0, self.sent = time.monotonic(), 0
@@ -196,7 +202,10 @@ class FileSource(Source):
         from ..errors import AudioError
 
         try:
-            x = next(self.blocks)
+            if self.first is not None:
+                x, self.first = self.first, None
+            else:
+                x = next(self.blocks)
         except StopIteration:
             return None
         except AudioError as e:
@@ -239,7 +248,7 @@ class FfmpegSource(Source):
         except StopIteration:
             err = self.pipe.error()
             self.close()
-            raise SourceError(f"{self.name}: {err}") from None
+            raise SourceError(err if err.startswith(self.url) else f"{self.name}: {err}") from None
         except AudioError as e:
             self.close()
             raise SourceError(f"{self.name}: {e}") from None
