@@ -95,7 +95,8 @@ def test_predict_options_and_bad_files(heard, tmp_path):
     r = run_cli("predict", CLIP, "--thresholds", f, "--json", "-")
     assert r.returncode == 0, r.stderr
     assert "per-class thresholds from" in r.stderr
-    assert all(e["label"] != label for e in json.loads(r.stdout)[0]["events"])
+    doc = json.loads(r.stdout)[0]
+    assert all(e["label"] != label for e in doc["events"]) and doc["unknown_thresholds"][label] == 1.0
     for text, words in ((f"{label},0.5\n{label},lots\n", "t.csv line 2"), ("not a class,0.5\n", "'not a class'")):
         f.write_text(text)
         r = run_cli("predict", CLIP, "--thresholds", f)

@@ -41,11 +41,13 @@ def run(args) -> int:
     files = audio_files(args.inputs, skipped)
     settings = threshold_settings(args)
     clf = load_classifier(args.model, settings)
-    clf.event_params  # a class in --thresholds that the model lacks: one line now
+    p = clf.event_params  # a class in --thresholds that the model lacks: one line now
+    said = {}  # the outputs say which thresholds were used
     if settings.thresholds or settings.min_confidence:
         from ..thresholds import describe
 
         print(f"envaudio predict: {describe(settings.thresholds, settings.min_confidence)}", file=sys.stderr)
+        said = {"unknown_thresholds": {label: p.threshold_of(i) for i, label in enumerate(clf.labels)}}
     results, failed = [], 0
     to_stdout = args.json_out == "-" or args.csv_out == "-"
     show_bar = len(files) > 1 and sys.stderr.isatty()
@@ -58,7 +60,7 @@ def run(args) -> int:
             tqdm.write(f"envaudio predict: error: {path}: {reason}", file=sys.stderr)
             results.append({"file": str(path), "error": reason})
             continue
-        results.append({"file": str(path), **pred.to_dict(args.top_k)})
+        results.append({"file": str(path), **pred.to_dict(args.top_k), **said})
         if not to_stdout:
             lines = [f"{path}: {headline(pred)}{_guesses(pred, args.top_k)}  "
                      f"{pred.duration:.1f} s, {len(pred.windows)} window(s)"]
