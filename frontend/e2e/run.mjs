@@ -524,6 +524,20 @@ async function main() {
       assert((await page.getByTestId('live-phase').textContent()).includes('Live'), 'badge is not Live')
       const stats = await canvasStats(page, 'live-canvas')
       assert(stats.distinct > 50, `live spectrogram blank (${stats.distinct} colours)`)
+      // The LAeq meter beside the spectrogram: the server's A-weighted level of the real
+      // recording the fake microphone plays (issue #28), a number in dBFS, and a bar.
+      const laeq = Number(await page.getByTestId('laeq-meter').getAttribute('data-laeq'))
+      assert(Number.isFinite(laeq) && laeq > -80 && laeq < 0, `LAeq meter reads ${laeq}`)
+      const shown = (await page.getByTestId('laeq-value').textContent()).trim()
+      assert(/^−?\d+\.\d$/.test(shown), `LAeq meter shows "${shown}"`)
+      const fill = await page.locator('.laeq-fill').evaluate((el) => el.getBoundingClientRect().height)
+      assert(fill > 5, `the LAeq bar is empty (${fill}px)`)
+      const beside = await page.evaluate(() => {
+        const m = document.querySelector('[data-testid="laeq-meter"]').getBoundingClientRect()
+        const c = document.querySelector('[data-testid="live-canvas"]').getBoundingClientRect()
+        return m.left >= c.right - 1 && m.top < c.bottom && m.bottom > c.top
+      })
+      assert(beside, 'the LAeq meter is not beside the live spectrogram')
       await page.locator('#live-title').scrollIntoViewIfNeeded()
       await shot(page, 'desktop-live.png')
       // "reset" empties the server's buffer: back to buffering, then live again.

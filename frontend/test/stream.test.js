@@ -58,3 +58,16 @@ describe('stream state machine', () => {
     expect(describePhase(s)).toMatch(/blocked/)
   })
 })
+
+describe('A-weighted levels (issue #28)', () => {
+  it('keeps the latest prediction\'s levels for the LAeq meter, and clears them on stop', () => {
+    const levels = { laeq: -23.01, lamax: -21.5, laeq_total: -30.2, unit: 'dBFS' }
+    let s = run([{ type: 'start' }, { type: 'connecting' }, { type: 'open' }])
+    s = run([msg({ type: 'prediction', time: 4, top_k: [], levels })], s)
+    expect(s.levels).toEqual(levels)
+    s = run([msg({ type: 'prediction', time: 4.5, top_k: [] })], s) // an older server: no levels, the last kept
+    expect(s.levels).toEqual(levels)
+    s = run([{ type: 'stop' }], s)
+    expect(s.levels).toBe(null)
+  })
+})

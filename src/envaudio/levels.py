@@ -68,14 +68,17 @@ def a_weighting_fir(sample_rate: int) -> np.ndarray:
 class AWeighting:
     """A-weighting, block by block: `process(x)` returns the weighted samples of the input
     so far, `flush()` the rest (the delay of the filter, fed with zeros). Output sample i
-    is input sample i weighted (the FIR's delay taken off)."""
+    is input sample i weighted (the FIR's delay taken off). Input is filtered in blocks of
+    about three filter lengths (the fewest FFTs per second), or, `eager`, as it comes (a
+    live meter: a smaller FFT per push)."""
 
-    def __init__(self, sample_rate: int):
+    def __init__(self, sample_rate: int, eager: bool = False):
         self.h = a_weighting_fir(sample_rate)
         self.delay = (len(self.h) - 1) // 2
         self.nfft = 1 << int(np.ceil(np.log2(4 * len(self.h))))
         self.block = self.nfft - len(self.h) + 1  # input samples per FFT
-        self.H = np.fft.rfft(self.h, self.nfft)
+        self.spectra: dict[int, np.ndarray] = {}  # the filter's spectrum per FFT size
+        self.eager = eager
         self.tail = np.zeros(len(self.h) - 1)  # what the last blocks owe the next output
         self.pending = np.zeros(0)  # input not yet filtered (less than a block)
         self.skip = self.delay  # output samples still to drop (the filter's delay)
@@ -83,7 +86,7 @@ class AWeighting:
     def process(self, x: np.ndarray) -> np.ndarray:
         self.pending = np.concatenate([self.pending, np.asarray(x, dtype=np.float64)])
         out = []
-        while len(self.pending) >= self.block:
+        while len(self.pending) >= self.block or (self.eager and len(self.pending)):
             out.append(self._filter(self.pending[:self.block]))
             self.pending = self.pending[self.block:]
         return self._drop(np.concatenate(out) if out else np.zeros(0))
@@ -96,7 +99,10 @@ class AWeighting:
         return self._drop(np.concatenate(out) if out else np.zeros(0))
 
     def _filter(self, x: np.ndarray) -> np.ndarray:
-        y = np.fft.irfft(np.fft.rfft(x, self.nfft) * self.H, self.nfft)[: len(x) + len(self.h) - 1]
+        nfft = 1 << int(np.ceil(np.log2(len(x) + len(self.h) - 1)))
+        if nfft not in self.spectra:
+            self.spectra[nfft] = np.fft.rfft(self.h, nfft)
+        y = np.fft.irfft(np.fft.rfft(x, nfft) * self.spectra[nfft], nfft)[: len(x) + len(self.h) - 1]
         y[: len(self.tail)] += self.tail
         self.tail = y[len(x):].copy()
         return y[: len(x)]
@@ -174,10 +180,10 @@ class LevelMeter:
     `finish` for the last, partial frame). Frames are `frame_seconds` long from the first
     sample: the grid of the event frames."""
 
-    def __init__(self, sample_rate: int, frame_seconds: float = 0.1):
+    def __init__(self, sample_rate: int, frame_seconds: float = 0.1, eager: bool = False):
         self.sr = sample_rate
         self.frame = max(1, int(round(frame_seconds * sample_rate)))
-        self.weighting = AWeighting(sample_rate)
+        self.weighting = AWeighting(sample_rate, eager)
         self.fast = FastWeighting(sample_rate)
         self.rest = np.zeros(0)  # weighted samples of the frame being filled
 

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react'
 import { LiveSpectrogramCanvas } from './SpectrogramCanvas.jsx'
 import { TopKList } from './TopKList.jsx'
 import { LevelMeter } from './LevelMeter.jsx'
+import { LaeqMeter } from './LaeqMeter.jsx'
 import { useNow } from '../hooks/useElementWidth.js'
 import { describePhase, isStale, liveHeadline } from '../lib/stream.js'
 import { classColor, humanizeLabel, topKFromProbabilities } from '../lib/labels.js'
@@ -94,12 +95,15 @@ export function LivePanel({ mic, labels, apiOnline, silenceDbfs, specNote }) {
       {state.lastError ? <p className="warn small">Server: {state.lastError}</p> : null}
 
       <div className="live-grid">
-        <LiveSpectrogramCanvas
-          rolling={rolling}
-          version={state.predictionCount}
-          emptyText={active ? 'Waiting for audio…' : 'Microphone off'}
-          note={specNote}
-        />
+        <div className="live-spec">
+          <LiveSpectrogramCanvas
+            rolling={rolling}
+            version={state.predictionCount}
+            emptyText={active ? 'Waiting for audio…' : 'Microphone off'}
+            note={specNote}
+          />
+          {active || state.levels ? <LaeqMeter levels={state.levels} /> : null}
+        </div>
         <div className={`live-pred${stale ? ' stale' : ''}`} data-testid="live-predictions" data-count={state.predictionCount}
           data-stale={stale}>
           <p className="eyebrow">{stale ? 'Last heard (stopped)' : 'Hearing now'}</p>

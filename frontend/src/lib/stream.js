@@ -28,6 +28,7 @@ export const initialStreamState = {
   history: [],
   lastError: '',
   level: null, // dBFS of the latest audio (the server's current_dbfs)
+  levels: null, // the server's A-weighted levels of the latest hop: {laeq, lamax, laeq_total, unit}
 }
 
 const HISTORY = 8
@@ -57,7 +58,7 @@ export function streamReducer(state, action) {
       }
     }
     case 'stop':
-      return { ...state, phase: 'idle', retryAt: null, bufferedSeconds: 0, message: '', level: null }
+      return { ...state, phase: 'idle', retryAt: null, bufferedSeconds: 0, message: '', level: null, levels: null }
     default:
       return state
   }
@@ -92,6 +93,7 @@ export function applyServerMessage(state, msg) {
         history: entry ? [entry, ...state.history].slice(0, HISTORY) : state.history,
         bufferedSeconds: state.windowSeconds ?? state.bufferedSeconds,
         level: num(msg.current_dbfs, state.level),
+        levels: msg.levels && typeof msg.levels === 'object' ? msg.levels : state.levels,
         lastError: '',
       }
     }

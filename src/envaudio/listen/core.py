@@ -80,7 +80,7 @@ class Listener:
         self.env = Envelope(self.sr, p.frame_seconds, block)
         self.lv = np.zeros(0)  # final short-term levels of frames lbase ... (the fine windows' filter)
         self.lbase = 0
-        self.meter = LevelMeter(self.sr, p.frame_seconds) if meter else None
+        self.meter = LevelMeter(self.sr, p.frame_seconds, eager=self.batch == 1) if meter else None
         self.frames_out = 0
         self.segmenter = EventSegmenter(clf.labels, self.L, p, max_pending_seconds)
         self.received = 0  # input samples
