@@ -9,7 +9,7 @@ function fmt(v) {
  * or dB SPL where the server is calibrated (CALIBRATION_DB). */
 export function LaeqMeter({ levels }) {
   const has = levels && Number.isFinite(levels.laeq)
-  const unit = levels?.unit === 'dB' ? 'dB(A)' : 'dBFS(A)'
+  const unit = levels?.unit === 'dB' ? 'dB' : 'dBFS'
   const top = levels?.unit === 'dB' ? 120 : 0
   const frac = (v) => Math.max(0, Math.min(1, (v - (top - SPAN)) / SPAN))
   return (
