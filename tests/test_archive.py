@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,7 +200,7 @@ def test_json_is_the_prediction(archive, clean, classifier):
                        atol=1e-5)
 
 
-def test_formats_parse_back_equal(archive, clean):
+def test_formats_parse_back_equal(archive, clean, classifier):
     """Audacity, Raven and the combined CSV say exactly what each file's JSON says."""
     out, _ = clean
     with open(out / "events.csv") as f:
@@ -222,7 +223,8 @@ def test_formats_parse_back_equal(archive, clean):
         rav = read_raven(out / (rel + ".selections.txt"))
         assert [r["Selection"] for r in rav] == [str(i) for i in range(1, len(events) + 1)]
         assert all(r["View"] == "Spectrogram 1" and r["Channel"] == "1" for r in rav)
-        assert all(r["Low Freq (Hz)"] == 0 and r["High Freq (Hz)"] == SR / 2 for r in rav)
+        # the band: 0 Hz to the Nyquist frequency of the audio the default model analyses
+        assert all(r["Low Freq (Hz)"] == 0 and r["High Freq (Hz)"] == classifier.sample_rate / 2 for r in rav)
         assert [r4(r["Begin Time (s)"], r["End Time (s)"], r["Label"], r["Confidence"]) for r in rav] == want
         rows = [r for r in table if r["file"] == rel]
         assert [r4(r["start"], r["end"], r["label"], r["confidence"]) for r in rows] == want
@@ -246,8 +248,11 @@ def test_events_of_joined_real_clips(archive, clean):
     assert all(0.3 < r["Confidence"] <= 1 for r in raven)
 
 
-def test_embeddings(archive, clean, classifier):
+def test_embeddings(archive, clean, classifier, tmp_path):
+    from envaudio.modelfile import read_meta
+
     out, _ = clean
+    dim = read_meta(classifier.model.path)["graph"]["embedding_dim"]  # the default model's, whichever it is
     with open(out / "embeddings.csv", newline="") as f:
         index = list(csv.DictReader(f))
     assert list(index[0]) == ["file", "embeddings", "row", "start", "end"]
@@ -257,26 +262,33 @@ def test_embeddings(archive, clean, classifier):
         e = np.load(out / (rel + ".embeddings.npy"))
         windows = json.loads((out / (rel + ".json")).read_text())["windows"]
         rows = [r for r in index if r["file"] == rel]
-        assert e.shape == (len(windows), 1024) and e.dtype == np.float32 and np.isfinite(e).all()
+        assert e.shape == (len(windows), dim) and e.dtype == np.float32 and np.isfinite(e).all()
         assert [(float(r["start"]), float(r["end"])) for r in rows] == \
             [(w["window_start"], w["window_end"]) for w in windows]
-    # The first member's tower: the same as running its pooled embedding by hand, in
-    # PyTorch, from the bundled model's training file.
+    # The accurate model's first member is YAMNet: its embedding is the same as running
+    # its pooled AudioSet embedding by hand, in PyTorch, from the model's training file.
     import torch
 
     from envaudio.loading import load_model
+    from envaudio.predict import load_classifier
     from envaudio.torchload import member_nets
     from envaudio.windows import cut_at
 
+    acc = load_classifier("accurate")
+    assert acc.model.members[0].network == "yamnet"
+    one = tmp_path / "in"
+    (one / "site1").mkdir(parents=True)
+    shutil.copy(archive / "site1" / "tone.wav", one / "site1" / "tone.wav")
+    analyze(one, tmp_path / "out", "json", embeddings=True, model="accurate", progress=False)
     net = member_nets(load_model(ROOT / "models" / "accurate.pt"))[0]
-    wave = classifier.load(archive / "site1" / "tone.wav")
-    waves = classifier.at_model_rates(wave, classifier.sample_rate)
-    feats = classifier.model.featurize(cut_at(waves, [0.0, 2.0], classifier.window_seconds))
-    x = torch.from_numpy(feats[classifier.model.members[0].frontend.key()])
+    wave = acc.load(archive / "site1" / "tone.wav")
+    waves = acc.at_model_rates(wave, acc.sample_rate)
+    feats = acc.model.featurize(cut_at(waves, [0.0, 2.0], acc.window_seconds))
+    x = torch.from_numpy(feats[acc.model.members[0].frontend.key()])
     with torch.inference_mode():
         want = net.pooled(*net.patch_batch(x)).numpy()
-    got = np.load(out / "site1" / "tone.wav.embeddings.npy")
-    assert np.allclose(got, want, atol=1e-4)
+    got = np.load(tmp_path / "out" / "site1" / "tone.wav.embeddings.npy")
+    assert got.shape == (2, 1024) and np.allclose(got, want, atol=1e-4)
     # The docs' nearest-neighbour query: a window of the tone's nearest other window is
     # the tone's own, not the noise's or the silence's.
     vecs = np.concatenate([np.load(out / r["embeddings"])[int(r["row"])][None] for r in index])
