@@ -54,7 +54,7 @@ RAVEN_COLUMNS = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)
 # The combined table: Begin Time runs on across the files (in the table's order), as Raven
 # shows a list of files opened as one sequence; File Offset (s) is the time in the file.
 COMBINED_RAVEN_COLUMNS = RAVEN_COLUMNS + ["Begin File", "Begin Path", "File Offset (s)"]
-DEFAULT_HIGH_FREQ = 11025.0  # a record from before the band was recorded: the bundled models' Nyquist
+DEFAULT_HIGH_FREQ = 11025.0  # a record written before records kept the band: the model of then decoded at 22,050 Hz
 
 
 def parse_formats(text: str | None) -> tuple[str, ...]:
