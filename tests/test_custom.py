@@ -82,7 +82,9 @@ def test_predict_uses_the_models_labels(custom, tmp_path):
     results = json.loads(r.stdout)
     assert results and all(set(res["probabilities"]) == set(LABELS) for res in results)
     r = run_cli("predict", data / LABELS[0], "--model", out, "--csv", "-")
-    assert r.stdout.splitlines()[0].split(",")[5:8] == LABELS
+    header = r.stdout.splitlines()[0].split(",")
+    start = header.index("verdict") + 1  # one column per class, in the model's order, after the verdict
+    assert header[start:start + len(LABELS)] == LABELS
 
 
 def test_serve_a_custom_model_over_http_and_websocket(custom):

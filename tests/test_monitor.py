@@ -73,7 +73,7 @@ def test_stdin_wav_gives_predicts_events(tmp_path):
     wav = tmp_path / "scene.wav"
     sf.write(wav, scene(), SR, subtype="PCM_16")
     with open(wav, "rb") as f:
-        r = monitor("-", "--out", tmp_path / "out", "--interval", "20", stdin=f)
+        r = monitor("-", "--out", tmp_path / "out", "--interval", "20", "--save-clips", "dog_bark", stdin=f)
     assert r.returncode == 0, r.stderr
     p = subprocess.run([sys.executable, "-m", "envaudio", "predict", str(wav), "--events", "--json", "-"],
                        capture_output=True, text=True, timeout=600)
@@ -83,6 +83,14 @@ def test_stdin_wav_gives_predicts_events(tmp_path):
     assert [(e["label"], e["start"], e["end"]) for e in want] == events_of(tmp_path / "out")
     assert np.allclose([float(e["confidence"]) for e in want], [float(g["confidence"]) for g in got], atol=1e-4)
     assert all(-60 < float(g["laeq"]) < 0 and g["unit"] == "dBFS" for g in got)
+    for g in got:  # the clips of the class asked for, with a second of context each side
+        if g["label"] != "dog_bark":
+            assert g["clip"] == ""
+            continue
+        info = sf.info(str(tmp_path / "out" / g["clip"]))
+        assert g["clip"].endswith("_dog_bark.flac") and info.format == "FLAC"
+        want = min(float(g["end_s"]) + 1.0, len(scene()) / SR) - max(0.0, float(g["start_s"]) - 1.0)
+        assert info.duration == pytest.approx(want, abs=0.05)
     levels = rows(tmp_path / "out" / "levels.csv")
     assert [float(l["start_s"]) for l in levels] == [20.0 * i for i in range(len(levels))]
     for l in levels:

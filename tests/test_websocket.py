@@ -40,6 +40,13 @@ def start(ws, **config) -> dict:
     return msg
 
 
+def model_rate(server) -> int:
+    """The sample rate of the model the server runs (the bundled default's, unless told)."""
+    import httpx
+
+    return httpx.get(server.base + "/config", timeout=30).json()["sample_rate"]
+
+
 def send_audio(ws, x: np.ndarray, chunk: int) -> None:
     for i in range(0, len(x), chunk):
         ws.send(x[i:i + chunk].astype("<f4").tobytes())
@@ -89,7 +96,7 @@ def check_window_answer(p: dict) -> None:
 def test_ready_message(server):
     with ws_connect(server) as ws:
         msg = start(ws, sample_rate=48000, duration=4.0, top_k=5)
-        assert msg["sample_rate"] == 48000 and msg["model_sample_rate"] == 22050
+        assert msg["sample_rate"] == 48000 and msg["model_sample_rate"] == model_rate(server)
         assert msg["window_seconds"] == 4.0 and msg["hop_seconds"] == 0.5 and msg["top_k"] == 5
 
 
@@ -120,16 +127,17 @@ def test_cadence_status_then_predictions_every_half_second(server):
 
 
 def test_stream_at_model_rate_matches_predict(server):
-    """At 22050 Hz nothing is resampled: the streamed window is exactly the clip, so the
-    prediction and spectrogram equal those of POST /predict."""
+    """At the model's rate nothing is resampled: the streamed window is exactly the clip, so
+    the prediction and spectrogram equal those of POST /predict."""
     import httpx
 
-    x = scene(4.0, 22050, seed=7)
-    rest = httpx.post(server.base + "/predict", files={"file": ("a.wav", wav(x, subtype="FLOAT"), "audio/wav")},
+    sr = model_rate(server)
+    x = scene(4.0, sr, seed=7)
+    rest = httpx.post(server.base + "/predict", files={"file": ("a.wav", wav(x, sr, subtype="FLOAT"), "audio/wav")},
                       timeout=60).json()
     with ws_connect(server) as ws:
-        start(ws, sample_rate=22050)
-        send_audio(ws, x, 22050 // 4)
+        start(ws, sample_rate=sr)
+        send_audio(ws, x, sr // 4)
         pred = [m for m in collect(ws, 1) if m["type"] == "prediction"][0]
     assert pred["time"] == 4.0
     for label, p in rest["probabilities"].items():

@@ -248,7 +248,9 @@ class FfmpegSource(Source):
         except StopIteration:
             err = self.pipe.error()
             self.close()
-            raise SourceError(err if err.startswith(self.url) else f"{self.name}: {err}") from None
+            if err.startswith(self.url + ":"):  # ffmpeg names the input; the user knows it as SOURCE
+                err = err[len(self.url) + 1:].lstrip()
+            raise SourceError(f"{self.name}: {err}") from None
         except AudioError as e:
             self.close()
             raise SourceError(f"{self.name}: {e}") from None

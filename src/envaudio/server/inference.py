@@ -13,8 +13,8 @@ import time
 import numpy as np
 from fastapi import HTTPException
 
-from ..audio import AudioError, Undecodable, load_audio
-from ..features import full_scale_db, rms_gain_db
+from ..audio import AudioError, Undecodable, load_audio, resample
+from ..features import full_scale_db, log_mel_spectrogram, rms_gain_db
 from ..limits import AudioTooLong, InputLimits
 from ..predict import Classifier, Prediction
 from ..settings import Settings
@@ -104,11 +104,12 @@ def natural_spectrogram(clf: Classifier, wave: np.ndarray, feats: dict | None = 
     the file's windows, reused when the file is exactly one window (the same log-mel)."""
     view = clf.cfg
     own = (feats or {}).get(view.key())
+    x = resample(wave, clf.sample_rate, view.sample_rate)  # the gain is that of what the view saw
     if own is not None and len(own) == 1 and clf.sample_rate == view.sample_rate and len(wave) == view.n_samples:
         db = own[0]
     else:
-        db = clf.view_spectrogram(wave, clf.sample_rate)
-    db = db - rms_gain_db(wave, view) - full_scale_db(view)
+        db = log_mel_spectrogram(x, view)
+    db = db - rms_gain_db(x, view) - full_scale_db(view)
     return spectrogram_payload(db, clf.cfg, duration=len(wave) / clf.sample_rate)
 
 

@@ -17,8 +17,12 @@ Protocol (all server messages are JSON text with a "type"):
    under the unknown threshold), "top_k" (its guesses; none in silence), "probabilities",
    "verdict" of this window ("sound", "silence" below SILENCE_DBFS, "unknown" below the
    unknown threshold), "level_dbfs" (this window's loudest short-term level),
-   "current_dbfs" (the latest hop's level, for a level meter), "events" (the sound events
-   of the last STREAM_HISTORY_SECONDS, times in stream seconds, as /predict's),
+   "current_dbfs" (the latest hop's level, for a level meter), "levels" (A-weighted,
+   IEC 61672-1: "laeq" and "lamax" of the latest hop, "laeq_total" since the start or the
+   last reset, "unit": dBFS, or dB SPL with CALIBRATION_DB), "events" (the sound events
+   of the last STREAM_HISTORY_SECONDS, times in stream seconds, as /predict's, each with
+   "final": true once the stream has moved past it and it can no longer change, false for
+   the latest ones as they stand; from the streaming core, as a file's),
    "spectrogram" (the exact log-mel window the model saw, in dB re a full-scale sine, plus
    "gain_db": the level change its RMS normalisation applied: subtract it for dBFS), "compute_ms"}. The cadence
    follows the audio received, not the wall clock: 6 s sent in 0.25-s frames gives
