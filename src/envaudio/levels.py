@@ -118,6 +118,8 @@ class AWeighting:
 
     def flush(self) -> np.ndarray:
         """The weighted end of the input (after it: nothing, i.e. zeros)."""
+        if self.skip == self.delay and len(self.pending):  # all the input at once: one smaller FFT
+            return self._whole()
         x = np.concatenate([self.pending, np.zeros(self.delay)])
         self.pending = np.zeros(0)
         out = [self._filter(x[i:i + self.block]) for i in range(0, len(x), self.block)]
@@ -133,10 +135,28 @@ class AWeighting:
         self.tail = y[len(x):].copy()
         return y[: len(x)]
 
+    def _whole(self) -> np.ndarray:
+        """The weighted input when all of it is here and none was filtered (a clip): the
+        linear convolution's samples delay .. delay + n only, so a circular one of n + delay
+        points suffices (what wraps round lands before `delay`), not n + 2 delay + delay."""
+        x, self.pending, self.skip = self.pending, np.zeros(0), 0
+        nfft = _fft_size(len(x) + self.delay)
+        y = irfft(rfft(x.astype(np.float32), nfft) * _fir_spectrum(self.sr, nfft), nfft)
+        return y[self.delay:self.delay + len(x)].astype(np.float64)
+
     def _drop(self, y: np.ndarray) -> np.ndarray:
         k = min(self.skip, len(y))
         self.skip -= k
         return y[k:]
+
+
+@lru_cache(maxsize=8)
+def _powers(a: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """a^-k and a^k for k = 1..n: computed once per rate (they cost more than the sums)."""
+    k = np.arange(1, n + 1, dtype=np.float64)
+    grow, decay = a ** -k, a ** k
+    grow.flags.writeable = decay.flags.writeable = False
+    return grow, decay
 
 
 class FastWeighting:
@@ -149,6 +169,7 @@ class FastWeighting:
         self.chunk = max(1, int(round(8 * tau * sample_rate)))  # a^-chunk = e^8: no overflow, no precision lost
         self.head = int(round(tau * sample_rate))
         self.state: float | None = None
+        self.grow, self.decay = _powers(self.a, self.chunk)
 
     def process(self, sq: np.ndarray) -> np.ndarray:
         sq = np.asarray(sq, dtype=np.float64)
@@ -159,9 +180,7 @@ class FastWeighting:
         out = np.empty_like(sq)
         for i in range(0, len(sq), self.chunk):
             x = sq[i:i + self.chunk]
-            k = np.arange(1, len(x) + 1)
-            grow = self.a ** -k.astype(np.float64)
-            y = self.a ** k * (self.state + (1.0 - self.a) * np.cumsum(x * grow))
+            y = self.decay[:len(x)] * (self.state + (1.0 - self.a) * np.cumsum(x * self.grow[:len(x)]))
             out[i:i + len(x)] = y
             self.state = float(y[-1])
         return out

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .allocator import tune_allocator
 from .engines import engine_for, onnxruntime_installed, resolve_backend
 from .errors import BackendError, ModelError
 from .features import one_blas_thread
@@ -179,6 +180,7 @@ def load_model(path: str | os.PathLike | None = None, backend: str | None = None
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     one_blas_thread()
+    tune_allocator()  # before the first window: see allocator.py
     threads = s.threads or available_cpus()
     if is_model_file(path):
         if not onnxruntime_installed():
