@@ -95,11 +95,14 @@ class EvalResult:
 
 def _split_cores(workers: int | None) -> tuple[int, int]:
     """(decoding + feature threads, network threads) for evaluate's two stages running side
-    by side: half the cores each by default (on 2 cores one and one: the two stages cost
-    about the same per clip with one network)."""
+    by side. By default as many decoding threads as cores and half the cores for the
+    networks: decoding waits on the file and holds the GIL part of the time, so one decoding
+    thread per core beside the networks' threads keeps the cores busier than half and half
+    (on 2 cores, fast model: ~1.35x the clips per second; benchmarks/bench_fast.py)."""
     cores = available_cpus()
-    feat = workers if workers is not None else max(1, cores // 2)
-    return feat, max(1, cores - feat)
+    if workers is not None:
+        return workers, max(1, cores - workers)
+    return cores, max(1, cores // 2)
 
 
 def _feature_chunks(paths: list[str], chunk: int, frontends, s: Settings, workers: int):
@@ -146,7 +149,7 @@ def evaluate_clips(model: LoadedModel, clips: list[Clip], workers: int | None = 
     """Scores each file by the windows' average probabilities (argmax): the UrbanSound8K
     benchmark's protocol, one label per clip (`predict`'s answer for a person is the class
     heard longest, docs/usage.md). Two stages run side by side: decoding + features of the
-    next chunk of files in a thread (`workers` threads, default half the cores) while the
+    next chunk of files in a thread (`workers` threads, default one per core) while the
     networks run on this chunk with the other cores, so neither waits for the other.
     `engine`: who runs the networks (default the model's backend, with those cores)."""
     from tqdm import tqdm
