@@ -22,37 +22,18 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from scenes import scene_blocks  # noqa: E402  (beside this file)
 
 
 def write_recording(path: Path, hours: float, kind: str, rate: int = 32000, seed: int = 0) -> None:
-    from envaudio.audio import load_audio
-
-    clips = [load_audio(p, rate) for p in sorted((ROOT / "src/envaudio/assets/examples").glob("*.flac"))]
-    rng = np.random.default_rng(seed)
-    total, block = int(hours * 3600 * rate), 60 * rate
     gap = (10, 50) if kind == "busy" else (600, 600)
-    next_clip, pending = int(rng.uniform(5, 20) * rate), np.zeros(0, np.float32)
     with sf.SoundFile(str(path), "w", rate, 1, format="FLAC", subtype="PCM_16") as f:
-        for start in range(0, total, block):
-            n = min(block, total - start)
-            x = (rng.standard_normal(n) * 10 ** (-50 / 20)).astype(np.float32) if kind == "busy" \
-                else np.zeros(n, np.float32)
-            k = min(len(pending), n)
-            x[:k] += pending[:k]
-            pending = pending[k:]
-            while next_clip < start + n:
-                c = clips[rng.integers(len(clips))] * 10 ** (rng.uniform(-20, 0) / 20)
-                at = next_clip - start
-                k = min(len(c), n - at)
-                x[at:at + k] += c[:k]
-                pending = np.concatenate([pending, c[k:]])
-                next_clip += int(rng.uniform(*gap) * rate)
-            f.write(np.clip(x, -1, 1))
+        for x in scene_blocks(hours * 3600, rate, 60, gap, noise=kind == "busy", seed=seed):
+            f.write(x)
 
 
 def main() -> int:

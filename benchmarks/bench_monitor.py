@@ -22,10 +22,10 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from scenes import scene_blocks  # noqa: E402  (beside this file)
 
 
 def rss_mb(pid: int) -> float:
@@ -40,26 +40,8 @@ def rss_mb(pid: int) -> float:
 
 def audio_blocks(seconds: float, rate: int, seed: int = 0):
     """Blocks of 10 s of int16 PCM: noise at -50 dBFS, an example clip every 10-50 s."""
-    from envaudio.audio import load_audio
-
-    clips = [load_audio(p, rate) for p in sorted((ROOT / "src/envaudio/assets/examples").glob("*.flac"))]
-    rng = np.random.default_rng(seed)
-    total, block = int(seconds * rate), 10 * rate
-    next_clip, pending = int(rng.uniform(5, 20) * rate), np.zeros(0, np.float32)
-    for start in range(0, total, block):
-        n = min(block, total - start)
-        x = (rng.standard_normal(n) * 10 ** (-50 / 20)).astype(np.float32)
-        k = min(len(pending), n)
-        x[:k] += pending[:k]
-        pending = pending[k:]
-        while next_clip < start + n:
-            c = clips[rng.integers(len(clips))] * 10 ** (rng.uniform(-20, 0) / 20)
-            at = next_clip - start
-            k = min(len(c), n - at)
-            x[at:at + k] += c[:k]
-            pending = np.concatenate([pending, c[k:]])
-            next_clip += int(rng.uniform(10, 50) * rate)
-        yield (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+    for x in scene_blocks(seconds, rate, 10, (10, 50), seed=seed):
+        yield (x * 32767).astype("<i2").tobytes()
 
 
 def main() -> int:
