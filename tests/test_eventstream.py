@@ -75,11 +75,10 @@ def never_quiet(seed: int, dur: float):
     return levels, np.array(starts), np.array(probs), n * 0.1
 
 
-def streamed(levels, starts, probs, dur, step: int, max_pending: float = 600.0) -> tuple[list, int]:
-    """The events a stream gives, advancing `step` frames at a time as the Listener does:
-    levels as they become final, windows once their audio has arrived. And how many cuts."""
-    seg = EventSegmenter(LABELS, L, P, max_pending)
-    out, wi, cuts = [], 0, 0
+def advance(seg, levels, starts, probs, step: int):
+    """Feeds `seg` `step` frames at a time as the Listener does (levels as they become
+    final, windows once their audio has arrived); yields (time, the events given then)."""
+    wi = 0
     for f in range(0, len(levels), step):
         t = (f + step) * 0.1
         seg.add_levels(levels[f:f + step])
@@ -89,9 +88,17 @@ def streamed(levels, starts, probs, dur, step: int, max_pending: float = 600.0) 
         seg.add_windows(starts[wi:j], probs[wi:j])
         wi = j
         seg.known_until(starts[wi] if wi < len(starts) else t)
-        before = seg.cut
-        out += seg.update()
+        yield t, seg.update()
+
+
+def streamed(levels, starts, probs, dur, step: int, max_pending: float = 600.0) -> tuple[list, int]:
+    """The events a stream gives, advancing `step` frames at a time, and how many cuts."""
+    seg = EventSegmenter(LABELS, L, P, max_pending)
+    out, cuts, before = [], 0, seg.cut
+    for _, events in advance(seg, levels, starts, probs, step):
+        out += events
         cuts += seg.cut != before
+        before = seg.cut
     return out + seg.finish(dur), cuts
 
 
@@ -128,18 +135,8 @@ def test_events_are_given_soon_after_they_end():
         pr = np.full(5, 0.025) + (np.eye(5)[k % 5] * 0.9 if loud else 0.175)
         probs.append(pr / pr.sum())
     probs = np.array(probs)
-    seg = EventSegmenter(LABELS, L, P)
-    delays, wi = [], 0
-    for f in range(0, len(levels), 5):
-        t = (f + 5) * 0.1
-        seg.add_levels(levels[f:f + 5])
-        j = wi
-        while j < len(starts) and starts[j] + L <= t:
-            j += 1
-        seg.add_windows(starts[wi:j], probs[wi:j])
-        wi = j
-        seg.known_until(starts[wi] if wi < len(starts) else t)
-        delays += [t - e.end for e in seg.update()]
+    delays = [t - e.end for t, events in advance(EventSegmenter(LABELS, L, P), levels, starts, probs, 5)
+              for e in events]
     assert len(delays) >= n_sounds - 2 and max(delays) < 25.0, delays
 
 
