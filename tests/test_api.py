@@ -35,6 +35,9 @@ def classifier():
     return load_classifier()
 
 
+VIEW = load_classifier().cfg  # the spectrogram view's log-mel (loaded once more: cheap, and usable in helpers)
+
+
 @pytest.fixture(scope="module")
 def client(classifier):
     with client_for(create_app(classifier.settings, classifier)) as c:
@@ -94,8 +97,9 @@ def check_spectrogram(sp: dict, duration: float, n_mels: int = 64) -> np.ndarray
     assert sp["shape"][0] == n_mels == len(sp["mel_frequencies"])
     assert sp["db_min"] < sp["db_max"]
     assert sp["duration"] == pytest.approx(duration, abs=1e-3)
-    assert sp["sample_rate"] == 22050 and sp["hop_length"] == 512 and sp["n_fft"] == 1024
-    assert sp["fmin"] == 0 and sp["fmax"] == 11025
+    view = VIEW  # the bundled default's view: its CNN's 22,050-Hz log-mel, or one for display
+    assert sp["sample_rate"] == view.sample_rate and sp["hop_length"] == view.hop_length and sp["n_fft"] == 1024
+    assert sp["fmin"] == 0 and sp["fmax"] == view.sample_rate / 2
     assert np.all(np.diff(sp["mel_frequencies"]) > 0)
     ticks = [t["value"] for t in sp["time_ticks"]]
     assert ticks[0] == 0 and ticks == sorted(ticks) and ticks[-1] <= duration + 1e-6
@@ -119,7 +123,11 @@ def test_health_labels_config(client, classifier):
     schemas.ConfigResponse.model_validate(cfg)
     assert cfg["sample_rate"] == classifier.sample_rate and cfg["duration"] == 4.0
     assert cfg["n_mels"] == classifier.cfg.n_mels == 64  # the spectrogram view's
-    assert cfg["n_fft"] == 1024 and cfg["hop_length"] == 512 and cfg["window_overlap"] == 0.5
+    view = classifier.cfg  # the CNN's 22,050-Hz log-mel, or one for display at the decoding rate
+    assert cfg["spectrogram_sample_rate"] == view.sample_rate and cfg["hop_length"] == view.hop_length
+    assert cfg["n_fft"] == 1024 and cfg["window_overlap"] == 0.5
+    assert 1 + int(view.sample_rate * 4.0) // cfg["hop_length"] == 173  # a window's columns, whatever the rate
+    assert cfg["spectrogram_source"] == ("cnn" if view.sample_rate == 22050 else "display")
     assert cfg["stream_duration"] == 4.0 and cfg["stream_hop_seconds"] == 0.5
     assert cfg["max_upload_mb"] == 50 and cfg["labels"] == classifier.labels
     # which bundled model is loaded: the default one here (fast or accurate by name)
@@ -182,7 +190,7 @@ def test_predict_4s_clip_structure_and_payload_size(client, classifier):
     assert [(w["window_start"], w["window_end"]) for w in d["windows"]] == [(0.0, 4.0)]
     q = check_spectrogram(d["spectrogram"], 4.0)
     assert q.shape == (64, 173) and q.min() == 0 and q.max() == 255
-    assert d["spectrogram"]["frame_seconds"] == pytest.approx(512 / 22050)
+    assert d["spectrogram"]["frame_seconds"] == pytest.approx(VIEW.hop_length / VIEW.sample_rate)
     assert len(r.content) < 25_000, f"payload is {len(r.content)} bytes"
 
 
@@ -219,7 +227,7 @@ def test_20s_file_gives_9_windows_mapped_to_spectrogram_columns(client, classifi
     assert spans == [(float(s), float(s + 4)) for s in range(0, 17, 2)]
     sp = d["spectrogram"]
     q = check_spectrogram(sp, 20.0)
-    assert q.shape == (64, 1 + 20 * 22050 // 512)
+    assert q.shape == (64, 1 + 20 * VIEW.sample_rate // VIEW.hop_length)
     last = d["windows"][-1]
     assert round(last["window_end"] / sp["frame_seconds"]) == q.shape[1] - 1
 
@@ -336,7 +344,7 @@ def test_long_file_is_max_pooled_to_at_most_2000_columns(client):
     sp = r.json()["spectrogram"]
     q = check_spectrogram(sp, 90.0)
     assert q.shape[1] <= 2000 and sp["time_downsample"] == 2
-    assert sp["frame_seconds"] == pytest.approx(2 * 512 / 22050)
+    assert sp["frame_seconds"] == pytest.approx(2 * VIEW.hop_length / VIEW.sample_rate)
     assert q.shape[1] * sp["frame_seconds"] == pytest.approx(90.0, abs=2 * sp["frame_seconds"])
     # max-pooling keeps the clicks visible
     assert (q.max(axis=0) > 200).sum() >= 10

@@ -211,6 +211,11 @@ describe('spectrogramNote', () => {
       members: [...members, { network: 'beats', sample_rate: 8000, weight: 0.2 }] })
     expect(note).toMatch(/; the YAMNet members \(16 kHz\) and the beats members \(8 kHz\) hear their own front ends$/)
   })
+  it("gives the view's own rate, not the rate audio is decoded at", () => {
+    const note = spectrogramNote({ n_mels: 64, sample_rate: 32000, spectrogram_sample_rate: 22050, spectrogram_source: 'cnn',
+      members: [...members, { network: 'mn04', sample_rate: 32000, weight: 0.33 }] })
+    expect(note).toMatch(/^64-band log-mel at 22\.05 kHz, what the CNN members hear; the YAMNet members \(16 kHz\) and the mn04 members \(32 kHz\)/)
+  })
   it('says when the view is for display only (no CNN member)', () => {
     const note = spectrogramNote({ n_mels: 64, sample_rate: 22050, spectrogram_source: 'display', members: members.slice(0, 1) })
     expect(note).toMatch(/^64-band log-mel at 22.05 kHz, for display; the YAMNet members \(16 kHz\)/)

@@ -79,8 +79,15 @@ class LoadedModel:
     @property
     def view_frontend(self):
         """The front end the spectrogram view shows: the CNN's log-mel in dB when a member
-        uses it, else the default 22,050 Hz log-mel (computed for display only)."""
-        return next((fe for fe in self.frontends if getattr(fe, "kind", "logmel") == "logmel"), FeatureConfig())
+        uses it, else a log-mel for display only at the rate the audio is decoded at (the
+        model's highest: no resampling for the view, and the whole band the networks hear),
+        its hop scaled so a window has as many columns as the CNN's 22,050 Hz view."""
+        own = next((fe for fe in self.frontends if getattr(fe, "kind", "logmel") == "logmel"), None)
+        if own is not None:
+            return own
+        base, rate = FeatureConfig(), self.sample_rates[0]
+        return FeatureConfig(sample_rate=rate, duration=self.duration,
+                             hop_length=max(1, round(base.hop_length * rate / base.sample_rate)))
 
     def featurize(self, windows: dict[int, np.ndarray]) -> dict[str, np.ndarray]:
         """{sample rate: (n, samples) windows} -> {front end key: model input (n, ...)}."""

@@ -140,8 +140,9 @@ const kHz = (hz) => `${+(hz / 1000).toFixed(2)} kHz`
 /** Which front end the drawn spectrogram is, from /config: a model may combine members that
  *  hear the audio through different front ends, and the app shows only one of them. */
 export function spectrogramNote(config) {
-  if (!config || !config.n_mels || !config.sample_rate) return ''
-  const view = `${config.n_mels}-band log-mel at ${kHz(config.sample_rate)}`
+  const rate = config?.spectrogram_sample_rate || config?.sample_rate // the view's own rate (older servers: none)
+  if (!config || !config.n_mels || !rate) return ''
+  const view = `${config.n_mels}-band log-mel at ${kHz(rate)}`
   const others = [...new Set((config.members ?? [])
     .filter((m) => m.network !== 'cnn')
     .map((m) => `the ${NETWORK_NAMES[m.network] ?? m.network} members (${kHz(m.sample_rate)})`))]

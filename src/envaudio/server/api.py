@@ -72,6 +72,7 @@ async def config(request: Request):
         "n_fft": cfg.n_fft, "hop_length": cfg.hop_length, "fmin": cfg.fmin,
         "fmax": cfg.fmax if cfg.fmax is not None else cfg.sample_rate / 2, "top_db": cfg.top_db,
         "spectrogram_source": "cnn" if cfg in model.frontends else "display",
+        "spectrogram_sample_rate": cfg.sample_rate,
         "members": [{"network": m.network, "sample_rate": m.frontend.sample_rate, "weight": round(float(w), 4)}
                     for m, w in zip(model.members, model.weights())],
         "window_overlap": s.window_overlap,

@@ -156,6 +156,8 @@ class ConfigResponse(_Model):
     top_db: float
     spectrogram_source: str = Field(description="'cnn': the view is the CNN member's input; "
                                     "'display': no member uses it (computed for display only)")
+    spectrogram_sample_rate: int = Field(description="the rate of the log-mel the view shows (sample_rate is "
+                                         "the rate audio is decoded at: the model's highest)")
     members: list[MemberInfo]
     window_overlap: float
     window_hop_seconds: float
