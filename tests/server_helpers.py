@@ -187,6 +187,30 @@ class RssIncrease:
         self.mb = peak_rss_mb(self.pid)[1] - self.start
 
 
+def stream_messages(server, x: np.ndarray, sr: int, chunk: float = 0.25) -> list[dict]:
+    """Stream `x` to WS /ws/predict (reduce_payload) in frames of `chunk` s at `sr` Hz and
+    collect every message the server answers with (a status or a prediction per frame)."""
+    import json
+
+    from websockets.sync.client import connect
+
+    out = []
+    with connect(server.ws_base + "/ws/predict?reduce_payload=true", open_timeout=20) as ws:
+        ws.send(json.dumps({"sample_rate": sr}))
+        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
+        n = int(chunk * sr)
+        for i in range(0, len(x), n):
+            ws.send(x[i:i + n].astype("<f4").tobytes())
+            while True:  # the answers to this frame (at most one prediction or status)
+                try:
+                    out.append(json.loads(ws.recv(timeout=0.5 if out else 60)))
+                except TimeoutError:
+                    break
+                if out[-1]["type"] in ("prediction", "status"):
+                    break
+    return out
+
+
 def decode_spectrogram(payload: dict) -> np.ndarray:
     """uint8 payload -> (n_mels, n_frames) uint8."""
     raw = np.frombuffer(base64.b64decode(payload["data"]), dtype=np.uint8)

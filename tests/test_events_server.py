@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from websockets.sync.client import connect
 
 from envaudio import load_classifier
 from envaudio.server import create_app, schemas
 from envaudio.settings import Settings
-from server_helpers import ServerProcess, noise, wav
+from server_helpers import ServerProcess, noise, stream_messages, wav
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SR = 22050
@@ -71,29 +68,10 @@ def server():
         srv.assert_clean_log()
 
 
-def stream(server, x: np.ndarray, sr: int, chunk: float = 0.25) -> list[dict]:
-    """Send `x` in chunks; every message the server answers with."""
-    out = []
-    with connect(server.ws_base + "/ws/predict?reduce_payload=true", open_timeout=20) as ws:
-        ws.send(json.dumps({"sample_rate": sr}))
-        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
-        n = int(chunk * sr)
-        for i in range(0, len(x), n):
-            ws.send(x[i:i + n].astype("<f4").tobytes())
-            while True:  # the answers to this frame (at most one prediction or status)
-                try:
-                    out.append(json.loads(ws.recv(timeout=0.5 if out else 30)))
-                except TimeoutError:
-                    break
-                if out[-1]["type"] in ("prediction", "status"):
-                    break
-    return out
-
-
 def test_stream_silence_then_sound_then_history(server):
     sr = 16000
     x = np.concatenate([np.zeros(6 * sr, np.float32), noise(4, sr, 0.2, seed=5), np.zeros(3 * sr, np.float32)])
-    msgs = stream(server, x, sr)
+    msgs = stream_messages(server, x, sr)
     status = [m for m in msgs if m["type"] == "status"]
     preds = [m for m in msgs if m["type"] == "prediction"]
     assert status and all(schemas.WsStatus.model_validate(m) for m in status)

@@ -5,16 +5,14 @@ once the stream has moved past it; /predict gives the file's LAeq and LAFmax."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from websockets.sync.client import connect
 
 from envaudio import load_classifier
 from envaudio.audio import load_audio
-from server_helpers import ServerProcess, tone, wav
+from server_helpers import ServerProcess, stream_messages, tone, wav
 
 SR = 16000  # the client's rate: the server resamples it as a file is
 EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "envaudio" / "assets" / "examples"
@@ -27,25 +25,9 @@ def server():
         srv.assert_clean_log()
 
 
-def stream(server, x: np.ndarray, chunk: float = 0.25) -> list[dict]:
-    """Send `x` in frames of `chunk` s (reduce_payload) and collect every prediction."""
-    out = []
-    with connect(server.ws_base + "/ws/predict?reduce_payload=true", open_timeout=20) as ws:
-        ws.send(json.dumps({"sample_rate": SR}))
-        assert json.loads(ws.recv(timeout=30))["type"] == "ready"
-        n = int(chunk * SR)
-        for i in range(0, len(x), n):
-            ws.send(x[i:i + n].astype("<f4").tobytes())
-            while True:
-                try:
-                    m = json.loads(ws.recv(timeout=0.3 if out else 60))
-                except TimeoutError:
-                    break
-                if m["type"] == "prediction":
-                    out.append(m)
-                if m["type"] in ("prediction", "status"):
-                    break
-    return out
+def stream(server, x: np.ndarray) -> list[dict]:
+    """The predictions of `x` streamed at SR in 0.25-s frames."""
+    return [m for m in stream_messages(server, x, SR) if m["type"] == "prediction"]
 
 
 def test_each_prediction_has_the_hops_laeq(server):
