@@ -2,12 +2,12 @@
 (time weighting F, 125 ms), L10/L50/L90, in 0.1-s frames that line up with the event
 frames (events.py), so the A-weighted energy of each event and each class can be summed.
 
-Numpy (scipy's FFT where installed: the lean install has none), computed block by block so a stream of any
-length costs the same memory as a second of it:
+Numpy (scipy's FFT where installed: the lean install has none), computed block by block so a
+stream of any length costs the same memory as a second of it:
 
 - **A-weighting** is a linear-phase FIR designed by frequency sampling from the standard's
   analogue response (Annex E: poles at 20.6, 107.7, 737.9 and 12194 Hz, 0 dB at 1 kHz),
-  about a second long so that its response holds the standard's curve down to 10 Hz, and
+  1.5-3 s long so that its response holds the standard's curve down to 10 Hz, and
   applied by FFT overlap-add. Why not the usual bilinear IIR: at the 22,050 Hz the CNN
   models decode at, its 12.2-kHz poles lie past Nyquist and the bilinear curve leaves the
   class-1 tolerance above 6 kHz; and a recursive filter needs a per-sample loop numpy
@@ -101,8 +101,8 @@ class AWeighting:
         self.sr = sample_rate
         self.h = a_weighting_fir(sample_rate)
         self.delay = (len(self.h) - 1) // 2
-        self.nfft = 1 << int(np.ceil(np.log2(4 * len(self.h))))
-        self.block = self.nfft - len(self.h) + 1  # input samples per FFT
+        nfft = 1 << int(np.ceil(np.log2(4 * len(self.h))))
+        self.block = nfft - len(self.h) + 1  # input samples per FFT
         self.eager = eager
         self.tail = np.zeros(len(self.h) - 1)  # what the last blocks owe the next output
         self.pending = np.zeros(0)  # input not yet filtered (less than a block)
@@ -126,11 +126,7 @@ class AWeighting:
         return self._drop(np.concatenate(out) if out else np.zeros(0))
 
     def _filter(self, x: np.ndarray) -> np.ndarray:
-        nfft = _fft_size(len(x) + len(self.h) - 1)
-        # single precision: ~3x faster here, and its rounding (~-140 dB re the signal) is far
-        # below anything a level reads
-        y = irfft(rfft(x.astype(np.float32), nfft) * _fir_spectrum(self.sr, nfft), nfft)[: len(x) + len(self.h) - 1]
-        y = y.astype(np.float64)  # the overlap-add and the squares in double
+        y = self._circular(x, _fft_size(len(x) + len(self.h) - 1))[: len(x) + len(self.h) - 1]
         y[: len(self.tail)] += self.tail
         self.tail = y[len(x):].copy()
         return y[: len(x)]
@@ -138,11 +134,15 @@ class AWeighting:
     def _whole(self) -> np.ndarray:
         """The weighted input when all of it is here and none was filtered (a clip): the
         linear convolution's samples delay .. delay + n only, so a circular one of n + delay
-        points suffices (what wraps round lands before `delay`), not n + 2 delay + delay."""
+        points suffices (what wraps round lands before `delay`), not n + 3 delay."""
         x, self.pending, self.skip = self.pending, np.zeros(0), 0
-        nfft = _fft_size(len(x) + self.delay)
-        y = irfft(rfft(x.astype(np.float32), nfft) * _fir_spectrum(self.sr, nfft), nfft)
-        return y[self.delay:self.delay + len(x)].astype(np.float64)
+        return self._circular(x, _fft_size(len(x) + self.delay))[self.delay:self.delay + len(x)]
+
+    def _circular(self, x: np.ndarray, nfft: int) -> np.ndarray:
+        """x circularly convolved with the FIR over nfft points, in double. The FFTs run in
+        single precision: ~3x faster here, and their rounding (~-140 dB re the signal) is far
+        below anything a level reads."""
+        return irfft(rfft(x.astype(np.float32), nfft) * _fir_spectrum(self.sr, nfft), nfft).astype(np.float64)
 
     def _drop(self, y: np.ndarray) -> np.ndarray:
         k = min(self.skip, len(y))

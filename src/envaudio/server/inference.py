@@ -14,7 +14,7 @@ import numpy as np
 from fastapi import HTTPException
 
 from ..audio import AudioError, Undecodable, load_audio, resample
-from ..features import full_scale_db, log_mel_spectrogram, rms_gain_db
+from ..features import full_scale_db, rms_gain_db
 from ..limits import AudioTooLong, InputLimits
 from ..predict import Classifier, Prediction
 from ..settings import Settings
@@ -108,7 +108,7 @@ def natural_spectrogram(clf: Classifier, wave: np.ndarray, feats: dict | None = 
     if own is not None and len(own) == 1 and clf.sample_rate == view.sample_rate and len(wave) == view.n_samples:
         db = own[0]
     else:
-        db = log_mel_spectrogram(x, view, fixed=False)
+        db = clf.view_spectrogram(x, view.sample_rate)
     db = db - rms_gain_db(x, view) - full_scale_db(view)
     return spectrogram_payload(db, clf.cfg, duration=len(wave) / clf.sample_rate)
 
