@@ -4,6 +4,7 @@ kill -9, Prometheus, daily files, calibrated levels, and bad input (one line, no
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -233,6 +234,133 @@ def test_a_stream_that_drops_is_reconnected(tmp_path):
     assert len(gaps) >= 1 and float(gaps[0]["seconds"]) > 0.5
     ev = events_of(out)
     assert any(s < float(gaps[0]["start_s"]) for _, s, _ in ev) and any(s > float(gaps[0]["end_s"]) for _, s, _ in ev)
+
+
+def test_rows_after_a_gap_end_on_the_interval_grid():
+    """After a gap a segment starts at a wall-clock offset, off the frame grid: every
+    row still ends past where it starts (a row that ended where it began hung the
+    monitor in a loop) and at the frame nearest the interval's edge."""
+    from envaudio.monitor.run import row_end
+
+    fs, per = 0.1, 5.0
+    for offset in np.random.default_rng(0).uniform(0.0, 60.0, 500):
+        frame, edges = 0, []
+        while frame < 300:
+            end = row_end(frame, offset, fs, per)
+            assert end > frame
+            edges.append(offset + end * fs)
+            frame = end
+        assert all(abs(e - per * round(e / per)) <= fs / 2 + 1e-9 for e in edges), offset
+        assert np.allclose(np.diff(edges), per, atol=fs + 1e-9), offset  # no interval skipped
+
+
+class DroppingSource:
+    """A source that works, stops (lost) and comes back: the monitor's own loop
+    reconnects it; real audio, the real classifier. `live`: blocks come faster than
+    they are analysed and are never waited for (what the queue cannot hold is dropped)."""
+
+    reconnects = True
+    name = "test-stream"
+
+    def __init__(self, sr: int, audio: np.ndarray, connections: int = 2, live: bool = False):
+        self.sr, self.audio, self.left, self.live = sr, audio, connections, live
+        self.blocks: list = []
+
+    def open(self) -> None:
+        if not self.left:
+            from envaudio.monitor.sources import SourceError
+
+            raise SourceError(f"{self.name}: refused")
+        self.left -= 1
+        self.blocks = list(np.array_split(self.audio, max(1, len(self.audio) // (self.sr // 2))))
+
+    def read(self):
+        from envaudio.monitor.sources import SourceLost
+
+        if not self.blocks:
+            if self.left:
+                raise SourceLost(f"{self.name}: dropped")
+            return None
+        return self.blocks.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """A monitor run in this process that loops instead of returning fails the test
+    (SIGALRM: the monitor itself takes SIGINT and SIGTERM) rather than hanging the suite."""
+    def expire(*_):
+        raise TimeoutError(f"the monitor did not return within {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def run_monitor(clf, src, opts, log) -> int:
+    """Monitor.run in this process, leaving the test's own SIGINT/SIGTERM handlers as they were."""
+    from envaudio.monitor import Monitor
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with deadline(120):
+            return Monitor(clf, src, opts, log=log).run()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def twelve_seconds(sr: int) -> np.ndarray:
+    audio = load_audio(sorted(EXAMPLES.glob("*.flac"))[0], sr)
+    return np.concatenate([audio, np.zeros(12 * sr, np.float32)])[: 12 * sr]
+
+
+def test_a_segment_after_a_gap_off_the_frame_grid_is_written_whole(tmp_path):
+    """The run's clock started 17.37 s before the second connection came back: the new
+    segment is off the 0.1-s frame grid (the case that hung the monitor); its rows
+    follow the 5-s grid to the end and the run returns."""
+    from datetime import datetime, timedelta, timezone
+
+    from envaudio.monitor import Options
+    from envaudio.predict import load_classifier
+
+    clf = load_classifier()
+    src = DroppingSource(clf.sample_rate, twelve_seconds(clf.sample_rate))
+    opts = Options(out=str(tmp_path / "g"), interval=5.0, quiet=True,
+                   start_time=datetime.now(timezone.utc) - timedelta(seconds=17.37))
+    lines: list[str] = []
+    assert run_monitor(clf, src, opts, lines.append) == 0
+    assert lines == ["envaudio monitor: test-stream: dropped"]
+    gaps = rows(tmp_path / "g" / "gaps.csv")
+    assert len(gaps) == 1 and float(gaps[0]["end_s"]) >= 17.37
+    levels = rows(tmp_path / "g" / "levels.csv")
+    after = [r for r in levels if float(r["start_s"]) >= float(gaps[0]["end_s"]) - 1e-6]
+    assert len(after) >= 3  # 12 s from ~17.4 s: rows to 20, 25, 30 and the last part
+    assert float(after[-1]["end_s"]) == pytest.approx(float(gaps[0]["end_s"]) + 12.0, abs=0.11)
+    for r in after[:-1]:
+        assert float(r["end_s"]) == pytest.approx(5.0 * round(float(r["end_s"]) / 5.0), abs=0.051)
+
+
+def test_a_live_source_faster_than_the_analysis_loses_nothing_unaccounted(tmp_path):
+    """Two connections of 12 s each, handed over at once: what the queue cannot hold is
+    dropped, and every dropped second is a gap row, up to the moment the connection is
+    lost: heard + dropped = sent."""
+    from envaudio.monitor import Options
+    from envaudio.predict import load_classifier
+
+    clf = load_classifier()
+    src = DroppingSource(clf.sample_rate, twelve_seconds(clf.sample_rate), live=True)
+    assert run_monitor(clf, src, Options(out=str(tmp_path / "d"), interval=5.0, quiet=True), lambda _: None) == 0
+    heard = sum(float(r["audio_s"]) for r in rows(tmp_path / "d" / "levels.csv"))
+    dropped = [r for r in rows(tmp_path / "d" / "gaps.csv") if r["reason"].startswith("dropped")]
+    assert dropped, "nothing was dropped: the source was not faster than the analysis"
+    assert heard + sum(float(r["seconds"]) for r in dropped) == pytest.approx(24.0, abs=0.3)
 
 
 _LOG: dict = {}

@@ -126,6 +126,8 @@ class Monitor:
             while not self.stop.is_set():
                 x = self.src.read()
                 if x is None:
+                    if dropped:  # what was dropped just before the end is a gap too
+                        q.put(("drop", dropped))
                     q.put(("end",))
                     return
                 if not self.src.live:
@@ -138,10 +140,10 @@ class Monitor:
                     q.put_nowait(("audio", x))
                 except queue.Full:
                     dropped += len(x) / self.clf.sample_rate
-        except SourceLost as e:
-            q.put(("lost", str(e)))
         except Exception as e:  # noqa: BLE001 (a reader that fails is a lost source, said in one line)
-            q.put(("lost", f"{type(e).__name__}: {e}"))
+            if dropped:
+                q.put(("drop", dropped))
+            q.put(("lost", str(e) if isinstance(e, SourceLost) else f"{type(e).__name__}: {e}"))
 
     def _segment(self) -> bool:
         """One connection's audio, to its end (True: the source is over) or its loss."""
@@ -218,6 +220,23 @@ class Monitor:
         self.counts.clear()
 
 
+def row_end(frame: int, offset: float, fs: float, interval: float) -> int:
+    """The segment frame where the run's interval holding segment frame `frame` ends:
+    the first frame at or after the interval's edge, always past `frame`.
+
+    A segment after a gap starts at a wall-clock offset, off the frame grid, so an
+    edge rounds to the nearest frame and that frame can begin a little before the
+    edge: it then belongs to the next interval (otherwise the row would end where it
+    starts, and the writer would loop on it forever)."""
+    start = offset + frame * fs
+    k = int(np.floor(start / interval + 1e-9))
+    while True:
+        k += 1
+        upto = int(round((k * interval - offset) / fs))
+        if upto > frame:
+            return upto
+
+
 class Segment:
     """One stretch of audio without a gap, starting `offset` s into the run: its events
     and frames placed on the run's clock, its interval rows written once final."""
@@ -259,12 +278,8 @@ class Segment:
         # rows: every whole interval of the run's clock whose events are all final
         final = len(self.frames) + self.f0 if last else min(
             len(self.frames) + self.f0, int((self.listener.final_until) / fs))
-        per = m.o.interval
         while True:
-            start = self.offset + self.row_from * fs
-            k = int(np.floor(start / per + 1e-9))
-            edge = (k + 1) * per  # the interval's end, run seconds
-            upto = int(round((edge - self.offset) / fs))  # segment frame where it ends
+            upto = row_end(self.row_from, self.offset, fs, m.o.interval)
             if upto > final:
                 if not last or self.row_from >= final:
                     break
