@@ -3,7 +3,7 @@
 # (Playwright driving Debian's Chromium). Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")"
-ENVAUDIO_EXTRAS=train,test,eval source scripts/bootstrap.sh
+ENVAUDIO_EXTRAS=train,test,eval,ray source scripts/bootstrap.sh
 
 need_apt=()
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)

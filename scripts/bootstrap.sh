@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what envaudio needs into ./.venv (and builds the web app when npm is present).
 # Sourced by ./run.sh (the lean install: no extras, no PyTorch) and ./test.sh
-# (ENVAUDIO_EXTRAS=train,test,eval); safe to run again (each step is skipped when up to date).
+# (ENVAUDIO_EXTRAS=train,test,eval,ray); safe to run again (each step is skipped when up to date).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
