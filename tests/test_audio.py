@@ -118,12 +118,17 @@ def test_zero_length_wav(tmp_path):
         load_audio(path)
 
 
-def test_block_by_block_decoding_equals_one_resample_of_the_whole_file(tmp_path):
-    """Long files are read and resampled in blocks (bounded memory): the samples are the
-    same as decoding the whole file and resampling it at once."""
+@pytest.mark.parametrize("seconds", [9, 75])
+def test_block_by_block_decoding_equals_one_resample_of_the_whole_file(tmp_path, seconds):
+    """Files are read in blocks; a clip is resampled in one call, a long file (over
+    ONE_SHOT_SECONDS) as it is read (bounded memory): the samples are the same as decoding
+    the whole file and resampling it at once, either way."""
     import soxr
 
-    x = np.random.default_rng(1).standard_normal((44100 * 9 + 123, 2)).astype(np.float32) * 0.1
+    from envaudio.audio import _Sink
+
+    assert 9 < _Sink.ONE_SHOT_SECONDS < 75
+    x = np.random.default_rng(1).standard_normal((44100 * seconds + 123, 2)).astype(np.float32) * 0.1
     path = tmp_path / "long.wav"
     sf.write(path, x, 44100, subtype="FLOAT")
     whole = soxr.resample(x.mean(axis=1), 44100, 22050, quality="HQ")
@@ -144,3 +149,32 @@ def test_limits_bound_ffmpeg_and_nothing_bounds_the_command_line(tmp_path):
     playlist.write_bytes(hls_playlist(long))
     with pytest.raises(AudioError, match="could not decode"):
         load_audio(playlist)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6, 7, 8, 12])
+def test_downmix_is_the_channels_mean_exactly(channels):
+    """The fast mix-down gives numpy's mean to the bit (decoded files, streams and arrays
+    keep their samples whichever path mixes them)."""
+    from envaudio.audio import downmix
+
+    x = np.random.default_rng(channels).uniform(-1, 1, (44100, channels)).astype(np.float32)
+    y = downmix(x)
+    assert y.dtype == np.float32 and y.shape == (44100,) and y.flags.writeable
+    np.testing.assert_array_equal(y, x.mean(axis=1))
+    np.testing.assert_array_equal(check_waveform(x.T), x.mean(axis=1))  # (channels, samples) too
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "PCM_24"), ("FLAC", "PCM_16"),
+                                         ("FLAC", "PCM_24"), ("WAV", "PCM_32"), ("WAV", "FLOAT")])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_integer_pcm_read_as_integers_gives_libsndfiles_floats(tmp_path, fmt, subtype, channels):
+    """16- and 24-bit files are read as integers and scaled in numpy (faster): the samples
+    are libsndfile's float conversion to the bit, full scale and the most negative code included."""
+    from envaudio.audio import downmix
+
+    x = np.random.default_rng(7).uniform(-1, 1, (22050 * 2, channels))
+    x[:3] = [[1.0] * channels, [-1.0] * channels, [0.0] * channels]
+    path = tmp_path / f"x.{fmt.lower()}"
+    sf.write(path, x, 22050, format=fmt, subtype=subtype)
+    want = downmix(sf.read(path, dtype="float32", always_2d=True)[0])
+    np.testing.assert_array_equal(load_audio(path, 22050, "soundfile"), want)

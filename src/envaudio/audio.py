@@ -27,7 +27,7 @@ import time
 from contextlib import closing
 from functools import partial
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
 import numpy as np
 
@@ -62,6 +62,23 @@ class Undecodable(AudioError):
 
 
 DecodeLimits = InputLimits  # the name decoding has used (limits.py has the checks)
+
+
+def downmix(frames: np.ndarray) -> np.ndarray:
+    """(samples, channels) -> mono float32, the channels' mean: the same numbers as
+    `frames.mean(axis=1)` (the channels added in order, then divided), ~10x faster: numpy
+    reduces a 2-wide inner axis one row at a time (~1.5 ms for 4 s of 44.1-kHz stereo)."""
+    frames = np.asarray(frames, dtype=np.float32)
+    channels = frames.shape[1]
+    if channels == 1:
+        return frames[:, 0].copy()
+    if channels >= 8:  # numpy sums 8 or more in another order (pairwise): its own mean, rare enough
+        return frames.mean(axis=1)
+    out = frames[:, 0] + frames[:, 1]
+    for c in range(2, channels):
+        out += frames[:, c]
+    out /= np.float32(channels)
+    return out
 
 
 def load_audio(
@@ -122,25 +139,26 @@ def _decode(data: bytes | None, path: Path | None, sr: int, loader: str, timeout
 
 
 class _Sink:
-    """Mono blocks at the source's rate -> one array at `sr`. Each block is checked and
-    resampled as it comes, and the duration limit is enforced on what was read so far,
-    so a file cannot make the decoder hold more than the limit's worth of audio."""
+    """Mono blocks at the source's rate -> one array at `sr`. Each block is checked as it
+    comes and the duration limit is enforced on what was read so far, so a file cannot
+    make the decoder hold more than the limit's worth of audio. Up to ONE_SHOT_SECONDS
+    are resampled in one call at the end (a clip: ~1.5x faster than soxr's stream), longer
+    audio as it comes, streamed: the same samples either way, in bounded memory."""
+
+    ONE_SHOT_SECONDS = 60.0
 
     def __init__(self, sr: int, limits: DecodeLimits, name: str):
         self.sr, self.limits, self.name = sr, limits, name
-        self.blocks: list[np.ndarray] = []
+        self.blocks: list[np.ndarray] = []  # at `sr`, or while held for one call at the source's rate
         self.frames = 0
         self.max_frames: int | None = None
+        self.rate = sr
         self.stream = None
 
     def start(self, rate: int) -> None:
         self.limits.check_rate(rate, self.name)
         self.max_frames = self.limits.max_samples(rate)
-        if rate != self.sr:
-            import soxr
-
-            # Streamed: the same samples as one soxr.resample call, in bounded memory.
-            self.stream = soxr.ResampleStream(rate, self.sr, 1, dtype="float32", quality="HQ")
+        self.rate = rate
 
     def add(self, block: np.ndarray) -> None:
         block = np.asarray(block, dtype=np.float32).reshape(-1)
@@ -148,18 +166,34 @@ class _Sink:
         if self.max_frames is not None and self.frames > self.max_frames:
             raise AudioTooLong(self.limits.max_seconds)
         _require_finite(block, f"{self.name}: the audio contains NaN or infinite samples")
-        self._keep(self.stream.resample_chunk(block) if self.stream else block)
+        if self.rate == self.sr:
+            self.blocks.append(block)
+        elif self.stream is not None:
+            self._keep(self.stream.resample_chunk(block))
+        else:
+            self.blocks.append(block)
+            if self.frames > self.ONE_SHOT_SECONDS * self.rate:  # long: streamed from here on
+                import soxr
+
+                self.stream = soxr.ResampleStream(self.rate, self.sr, 1, dtype="float32", quality="HQ")
+                held, self.blocks = np.concatenate(self.blocks), []
+                self._keep(self.stream.resample_chunk(held))
 
     def _keep(self, block: np.ndarray) -> None:
         _require_finite(block, f"{self.name}: {_OVERFLOW}")
         self.blocks.append(block)
 
     def finish(self) -> np.ndarray:
-        if self.stream is not None:
-            self._keep(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
         if self.frames == 0:
             raise AudioError(f"{self.name}: the file holds no audio samples")
+        if self.stream is not None:
+            self._keep(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
         wave = np.concatenate(self.blocks) if self.blocks else np.zeros(0, np.float32)
+        if self.rate != self.sr and self.stream is None:
+            import soxr
+
+            wave = soxr.resample(wave, self.rate, self.sr, quality="HQ")
+            _require_finite(wave, f"{self.name}: {_OVERFLOW}")
         self.limits.check_length(len(wave), self.sr, self.name)
         return wave
 
@@ -191,13 +225,30 @@ def _read_soundfile(data: bytes | None, path: Path | None, sink: _Sink) -> None:
         raise ValueError("MP3: left to ffmpeg")
     with sf.SoundFile(io.BytesIO(data) if data is not None else str(path)) as f:
         sink.start(f.samplerate)
-        frames = max(1, _BLOCK_SAMPLES // f.channels)
-        while True:  # to the end of the data: a header's frame count may be unset or wrong
-            block = f.read(frames, dtype="float32", always_2d=True)
-            if len(block):
-                sink.add(block.mean(axis=1))
-            if len(block) < frames:
-                return
+        for block in mono_blocks(f):
+            sink.add(block)
+
+
+# Integer PCM read as integers and scaled here: libsndfile's own conversion to float costs
+# ~8x the read (16-bit stereo WAV), and with these scales, powers of two, the samples are
+# the same to the bit (24 bits come left-aligned in int32: exact in float32 too).
+_INT_READS = {"PCM_16": ("int16", np.float32(2.0 ** -15)), "PCM_24": ("int32", np.float32(2.0 ** -31))}
+
+
+def mono_blocks(f) -> Iterator[np.ndarray]:
+    """An open soundfile.SoundFile -> mono float32 blocks (about _BLOCK_SAMPLES samples
+    read at a time), to the end of the data: a header's frame count may be unset or wrong."""
+    frames = max(1, _BLOCK_SAMPLES // f.channels)
+    dtype, scale = _INT_READS.get(f.subtype, ("float32", None))
+    while True:
+        block = f.read(frames, dtype=dtype, always_2d=True)
+        if len(block):
+            if scale is not None:
+                block = block.astype(np.float32)
+                block *= scale
+            yield downmix(block)
+        if len(block) < frames:
+            return
 
 
 def _read_librosa(path: Path, sink: _Sink, max_seconds: float | None) -> None:
@@ -383,7 +434,7 @@ def check_waveform(wave: np.ndarray) -> np.ndarray:
     """Validate an in-memory waveform (from a stream or the Python API)."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim == 2:  # (samples, channels) or (channels, samples): mix down
-        wave = wave.mean(axis=int(np.argmin(wave.shape)))
+        wave = downmix(wave if wave.shape[1] < wave.shape[0] else wave.T)
     wave = wave.reshape(-1)
     if wave.size == 0:
         raise AudioError("the waveform is empty")

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..audio import _BLOCK_SAMPLES, _OVERFLOW, FFMPEG_FORMATS, Undecodable, _is_mpeg, _wav_header
+from ..audio import _BLOCK_SAMPLES, _OVERFLOW, FFMPEG_FORMATS, Undecodable, _is_mpeg, _wav_header, mono_blocks
 from ..errors import AudioError
 from ..limits import InputLimits
 
@@ -85,13 +85,9 @@ class DecodedFile:
             if f is not None:
                 with f:
                     self.estimate = f.frames / f.samplerate if f.frames > 0 else None
-                    frames = max(1, _BLOCK_SAMPLES // f.channels)
-                    while True:  # to the end of the data: a header's frame count may be wrong
-                        block = f.read(frames, dtype="float32", always_2d=True)
-                        if len(block):
-                            yield f.samplerate, block.mean(axis=1)
-                        if len(block) < frames:
-                            return
+                    for block in mono_blocks(f):
+                        yield f.samplerate, block
+                    return
         if not have_ffmpeg:
             raise Undecodable(f"{self.name}: could not decode this file as audio (unsupported or corrupt format)")
         yield from self._ffmpeg()

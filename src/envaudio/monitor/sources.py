@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio import downmix
 from ..errors import UserError
 
 BLOCK_SECONDS = 0.5  # what one read hands over (a live source's latency)
@@ -173,7 +174,7 @@ class StdinSource(Source):
             if scale != 1.0:
                 x = x / np.float32(scale)
         x = x.reshape(-1, self.channels)
-        return x[:, 0].copy() if self.channels == 1 else x.mean(axis=1)
+        return downmix(x)
 
 
 # --- a file -----------------------------------------------------------------------------
