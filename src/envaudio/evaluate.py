@@ -161,10 +161,10 @@ def evaluate_clips(model: LoadedModel, clips: list[Clip], workers: int | None = 
     unknown = sorted({c.label for c in clips} - set(label_index))
     if unknown:
         raise DatasetError(f"the model does not know the classes {unknown}")
-    t0 = time.perf_counter()
     feat_threads, net_threads = _split_cores(workers)
     if engine is None and resolve_backend(model.backend) == "onnxruntime":
         engine = OrtEngine(model, threads=net_threads, cache_dir=model.cache_dir)
+    t0 = time.perf_counter()  # the clips' time: decoding, features, networks (not loading the model)
     probs = np.zeros((len(clips), len(model.labels)), dtype=np.float32)
     errors: list[str] = []
     paths = [c.file_path for c in clips]

@@ -284,11 +284,13 @@ def kaldi_log_mel(waves, fe, fixed: bool = True) -> np.ndarray:
     plan = _kaldi_mel_plan(fe.n_mels, n_fft, fe.sample_rate, float(fe.fmin), float(fe.fmax))
     out = np.zeros((len(rows), n_frames, fe.n_mels), np.float32)
     k = np.float32(fe.preemphasis)
+    padded = np.zeros((n_frames, n_fft), np.float32)  # each frame windowed, then zeros to n_fft
     for wave, mel in zip(rows, out):
         x = np.pad(wave[1:] - k * wave[:-1], n_fft // 2, mode="reflect")
         frames = np.lib.stride_tricks.sliding_window_view(x, win)[start::hop][:n_frames]
         with np.errstate(over="ignore", invalid="ignore"):  # absurd levels: callers check finiteness
-            spec = rfft(frames * window, n=n_fft, axis=-1).view(np.float32)  # re, im interleaved
+            np.multiply(frames, window, out=padded[:, :win])
+            spec = rfft(padded, axis=-1).view(np.float32)  # re, im interleaved
             np.multiply(spec, spec, out=spec)
             for bands, lo, hi, w in plan:
                 if w is not None:
