@@ -1,7 +1,9 @@
 """The fast default against the accurate model, on issue #26's measures: a 10-minute file
-with `--events` through the real command line (wall time, start-up included), `evaluate`'s
-clips per second from files, and a 4-s clip's compute in process (decode + classify +
-/predict's JSON). Each figure is the median of --rounds runs; the machine should be idle.
+with `--events` through the real command line (wall time, start-up included), the clips
+per second `envaudio evaluate` prints (its own process, as a user runs it), and a 4-s
+clip's compute in process (decode + classify + /predict's JSON). Each figure is the
+median of --rounds runs; the machine should be idle. A model file's path works in
+--models too (e.g. an earlier bundled model, for the before and after).
 
     python benchmarks/bench_fast.py [--models fast,accurate] [--data-root DATA --folds 1]
         [--rounds 3] [--minutes 10]
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -23,7 +26,6 @@ import soundfile as sf
 
 from envaudio.datasets.layouts import load_dataset
 from envaudio.datasets.splits import parse_folds, select_folds
-from envaudio.evaluate import evaluate_clips
 from envaudio.loading import load_model
 from envaudio.predict import Classifier
 from envaudio.server.inference import predict_upload
@@ -48,17 +50,29 @@ def long_file(path: Path, minutes: float, sr: int = 44100) -> None:
     sf.write(path, np.concatenate(parts)[: int(minutes * 60 * sr)], sr, subtype="PCM_16")
 
 
-def cli_seconds(args: list[str], rounds: int) -> float:
+def cli(args: list[str]) -> tuple[float, str]:
+    """(wall seconds, stdout) of one `envaudio ARGS` run."""
     exe = Path(sys.executable).with_name("envaudio")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "envaudio"]
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        r = subprocess.run(cmd + args, capture_output=True, text=True)
-        times.append(time.perf_counter() - t0)
-        if r.returncode != 0:
-            raise SystemExit(f"{' '.join(args)} failed: {r.stderr.strip()}")
-    return statistics.median(times)
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd + args, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {r.stderr.strip()}")
+    return time.perf_counter() - t0, r.stdout
+
+
+def cli_seconds(args: list[str], rounds: int) -> float:
+    return statistics.median(cli(args)[0] for _ in range(rounds))
+
+
+def evaluate_rate(name: str, data_root: str, folds: str) -> float:
+    """The clips per second `envaudio evaluate` prints (its own process, as a user runs it)."""
+    out = cli(["evaluate", "--model", name, "--data-root", data_root, "--folds", folds, "--quiet",
+               "--plot", str(Path(tempfile.gettempdir()) / "bench_fast_confusion.png")])[1]
+    m = re.search(r"\(([0-9.]+) clips/s", out)
+    if m is None:
+        raise SystemExit(f"evaluate printed no clips/s: {out[:200]}")
+    return float(m.group(1))
 
 
 def main() -> int:
@@ -92,8 +106,7 @@ def main() -> int:
             row["predict_ms"] = statistics.median(times) * 1000
             row["long_events_s"] = cli_seconds(["predict", str(long), "--events", "--model", name], args.rounds)
             if clips:
-                rates = [evaluate_clips(model, clips, progress=False, settings=s).clips_per_second
-                         for _ in range(args.rounds)]
+                rates = [evaluate_rate(name, args.data_root, args.folds) for _ in range(args.rounds)]
                 row["evaluate_clips_s"] = statistics.median(rates)
             rows.append(row)
             print(f"{name}: done", flush=True)
