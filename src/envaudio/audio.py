@@ -166,13 +166,12 @@ class _Sink:
         if self.max_frames is not None and self.frames > self.max_frames:
             raise AudioTooLong(self.limits.max_seconds)
         _require_finite(block, f"{self.name}: the audio contains NaN or infinite samples")
-        if self.rate == self.sr:
-            self.blocks.append(block)
-        elif self.stream is not None:
+        if self.stream is not None:
             self._keep(self.stream.resample_chunk(block))
         else:
             self.blocks.append(block)
-            if self.frames > self.ONE_SHOT_SECONDS * self.rate:  # long: streamed from here on
+            # long audio to resample: streamed from here on
+            if self.rate != self.sr and self.frames > self.ONE_SHOT_SECONDS * self.rate:
                 import soxr
 
                 self.stream = soxr.ResampleStream(self.rate, self.sr, 1, dtype="float32", quality="HQ")
