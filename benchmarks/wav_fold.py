@@ -31,7 +31,10 @@ def main() -> int:
     ap.add_argument("--rate", type=int, default=44100)
     args = ap.parse_args()
     src, out = Path(args.data_root), Path(args.out)
-    with open(src / "metadata" / "UrbanSound8K.csv", newline="") as f:
+    table = src / "metadata" / "UrbanSound8K.csv"
+    if not table.is_file():
+        raise SystemExit(f"{table}: no such file (--data-root is a folder laid out like UrbanSound8K)")
+    with open(table, newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(r["fold"]) == args.fold]
     if not rows:
         raise SystemExit(f"no clips of fold {args.fold} in {src}")
